@@ -1,0 +1,45 @@
+# Thin wrappers over the `timebank` command. `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PG_URL ?= postgres://postgres@127.0.0.1:5432/timebank
+
+.PHONY: demo test test-sqlite test-postgres lint typecheck messages clean serve
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/timebank demo
+
+serve: $(STAMP)
+	$(BIN)/timebank serve
+
+# The whole suite on SQLite, and on PostgreSQL when it answers; then lint and types.
+test: $(STAMP)
+	$(BIN)/python -m timebank.cli.testrun --postgres-url "$(PG_URL)"
+
+test-sqlite: $(STAMP)
+	$(BIN)/python -m timebank.cli.testrun --only sqlite
+
+test-postgres: $(STAMP)
+	$(BIN)/python -m timebank.cli.testrun --only postgres --postgres-url "$(PG_URL)"
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy src
+
+messages: $(STAMP)
+	cd src/timebank && ../../$(BIN)/timebank makemessages -l zh_Hans -l en --no-obsolete --add-location file
+	cd src/timebank && ../../$(BIN)/timebank compilemessages
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

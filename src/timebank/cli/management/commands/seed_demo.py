@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from typing import Any
+
+from timebank.cli.base import TimebankCommand
+from timebank.demo.seed import Login, demo_is_seeded, seed_demo
+
+
+def format_logins(logins: list[Login]) -> str:
+    lines = ["Demo sign-ins (password for all: %s):" % logins[0].password]
+    lines += [f"  {login.username:<12} {login.role:<16} {login.scope}" for login in logins]
+    return "\n".join(lines)
+
+
+class Command(TimebankCommand):
+    help = "Load the demo Shanghai community (regions, policies, staff of every role, members, families)."
+
+    def run(self, *args: Any, **options: Any) -> None:
+        already = demo_is_seeded()
+        logins = seed_demo()
+        self.stdout.write("demo data already present" if already else "demo data loaded")
+        self.stdout.write(format_logins(logins))

@@ -1,0 +1,122 @@
+"""Settings shared by every environment. Values come from TIMEBANK_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.utils.translation import gettext_lazy as _
+
+from timebank.config.env import env_bool, env_int, env_list, env_str, parse_database_url, var_dir
+
+PACKAGE_DIR = Path(__file__).resolve().parents[2]
+VAR_DIR = var_dir()
+
+DEBUG = env_bool("TIMEBANK_DEBUG", False)
+SECRET_KEY = env_str("TIMEBANK_SECRET_KEY", "")
+ALLOWED_HOSTS = env_list("TIMEBANK_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("TIMEBANK_CSRF_TRUSTED_ORIGINS", [])
+
+# Keys that encrypt ID numbers at rest (comma-separated, newest first) and key the lookup hash.
+FIELD_ENCRYPTION_KEYS = env_list("TIMEBANK_FIELD_KEYS", [])
+FIELD_HASH_KEY = env_str("TIMEBANK_FIELD_HASH_KEY", "")
+
+DATABASES = {
+    "default": parse_database_url(
+        env_str("TIMEBANK_DATABASE_URL", f"sqlite:///{VAR_DIR / 'timebank.sqlite3'}")
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "timebank.common",
+    "timebank.regions",
+    "timebank.people",
+    "timebank.audit",
+    "timebank.web",
+    "timebank.cli",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "timebank.common.middleware.RequestContextMiddleware",
+    "timebank.web.middleware.ApplicationErrorMiddleware",
+]
+
+ROOT_URLCONF = "timebank.config.urls"
+WSGI_APPLICATION = "timebank.config.wsgi.application"
+ASGI_APPLICATION = "timebank.config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "timebank.web.context.site",
+            ],
+        },
+    }
+]
+
+AUTH_USER_MODEL = "people.User"
+AUTHENTICATION_BACKENDS = ["timebank.people.auth.IdentifierBackend"]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "web:sign-in"
+LOGIN_REDIRECT_URL = "web:home"
+LOGOUT_REDIRECT_URL = "web:sign-in"
+
+# Sign-in lockout: this many failures within the window locks the account for the lock period.
+SIGN_IN_MAX_FAILURES = env_int("TIMEBANK_SIGN_IN_MAX_FAILURES", 5)
+SIGN_IN_LOCK_MINUTES = env_int("TIMEBANK_SIGN_IN_LOCK_MINUTES", 15)
+
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
+LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+USE_I18N = True
+TIME_ZONE = "Asia/Shanghai"
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = 60 * 60 * 8
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("TIMEBANK_LOG_LEVEL", "WARNING")},
+}

@@ -1,0 +1,12 @@
+"""Settings for the test suite: fixed keys, fast hashing, the database from TIMEBANK_DATABASE_URL."""
+
+from __future__ import annotations
+
+from timebank.config.settings.base import *  # noqa: F403
+
+DEBUG = False
+SECRET_KEY = "test-only-secret-key-not-for-production-0123456789abcdefghijklmnop"  # noqa: S105
+FIELD_ENCRYPTION_KEYS = ["l1tkc2Bqj5P7e1y4lW0KXoJ3o3m0OQ2a1b5m6Vv9pY0="]
+FIELD_HASH_KEY = "test-hash-key-0123456789"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+ALLOWED_HOSTS = ["*"]

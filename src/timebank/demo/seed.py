@@ -1,0 +1,160 @@
+"""A living demo: a Shanghai community (雁荡居委会, Huangpu) and one in Hongkou (晋阳居委会, where the 1998
+time-savings model began), with staff of every role, volunteers, elders and families.
+
+Everything is written through the real services, so the demo's audit log reads like a real station's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from timebank.people import services as people
+from timebank.people.models import PriorityGroup, Relation, Role, User
+from timebank.people.validators import id_check_digit
+from timebank.regions import services as regions
+from timebank.regions.models import Policy, Region
+from timebank.regions.selectors import region_get
+
+DEMO_PASSWORD = "Yandang-2026"  # noqa: S105 - printed at start-up; demo data only
+YANDANG = "310101023001"  # 雁荡居委会, 瑞金二路街道, 黄浦区
+JINYANG = "310109018021"  # 晋阳居委会, 北外滩街道, 虹口区
+
+
+@dataclass(frozen=True)
+class Login:
+    role: str
+    username: str
+    password: str
+    scope: str
+
+
+POLICIES = [
+    ("shanghai-2026", "310000", dt.date(2026, 1, 1)),
+    ("paper-tiered", "310109", dt.date(2026, 6, 1)),
+    ("nanjing-2019", "320100", dt.date(2019, 7, 1)),
+    ("beijing-2022", "110000", dt.date(2022, 1, 1)),
+]
+
+STAFF = [
+    ("station", "王建华", Role.STATION_STAFF, "310101023", "13816000001"),
+    ("community", "陈丽萍", Role.COMMUNITY_STAFF, YANDANG, "13816000002"),
+    ("operator", "刘志强", Role.OPERATOR, "310101", "13816000003"),
+    ("auditor", "赵敏", Role.AUDITOR, "310000", "13816000004"),
+    ("hongkou", "孙卫东", Role.STATION_STAFF, "310109018", "13816000005"),
+]
+
+# name, sex, birth year, volunteer, elder, mobile, skills, priority groups
+YANDANG_PEOPLE = [
+    ("李秀英", "F", 1958, True, False, "13901000001", ["陪聊", "读报"], []),
+    ("张国强", "M", 1960, True, False, "13901000002", ["维修", "陪同就医"], []),
+    ("周美华", "F", 1962, True, False, "13901000003", ["手机教学", "防诈骗宣传"], []),
+    ("吴建国", "M", 1957, True, False, "13901000004", ["理发"], []),
+    ("郑雅琴", "F", 1965, True, False, "13901000005", ["心理疏导"], []),
+    ("黄志明", "M", 1963, True, False, "13901000006", ["法律咨询"], []),
+    ("徐桂芳", "F", 1959, True, True, "13901000007", ["书法"], []),
+    ("朱德林", "M", 1940, False, True, "", [], [PriorityGroup.LIVING_ALONE, PriorityGroup.ADVANCED_AGE]),
+    ("马玉兰", "F", 1938, False, True, "", [], [PriorityGroup.ADVANCED_AGE]),
+    ("胡文彬", "M", 1944, False, True, "13901000010", [], [PriorityGroup.DISABLED]),
+    ("林淑珍", "F", 1946, False, True, "13901000011", [], [PriorityGroup.LIVING_ALONE]),
+    ("何春生", "M", 1942, False, True, "", [], [PriorityGroup.LOW_INCOME, PriorityGroup.LIVING_ALONE]),
+    ("高凤英", "F", 1948, False, True, "13901000013", [], []),
+    ("罗金宝", "M", 1950, False, True, "13901000014", [], []),
+    ("宋佩玲", "F", 1939, False, True, "", [], [PriorityGroup.DISABLED, PriorityGroup.ADVANCED_AGE]),
+    ("朱晓东", "M", 1975, False, False, "13901000016", [], []),
+    ("林海燕", "F", 1979, True, False, "13901000017", ["做饭"], []),
+    ("胡静", "F", 1982, False, False, "13901000018", [], []),
+]
+JINYANG_PEOPLE = [
+    ("钱玉珍", "F", 1956, True, False, "13902000001", ["陪聊"], []),
+    ("冯家宝", "M", 1961, True, False, "13902000002", ["买菜", "送餐"], []),
+    ("褚凤仙", "F", 1936, False, True, "", [], [PriorityGroup.LIVING_ALONE, PriorityGroup.ADVANCED_AGE]),
+    ("卫长根", "M", 1943, False, True, "13902000004", [], [PriorityGroup.LOW_INCOME]),
+    ("蒋秀兰", "F", 1947, False, True, "13902000005", [], []),
+]
+# (member, relative, relation: relative is member's ...), verified?
+BONDS = [
+    ("朱德林", "朱晓东", Relation.CHILD, True),
+    ("林淑珍", "林海燕", Relation.CHILD, True),
+    ("胡文彬", "胡静", Relation.GRANDCHILD, True),
+    ("徐桂芳", "罗金宝", Relation.SPOUSE, False),
+    ("高凤英", "李秀英", Relation.FRIEND, False),
+]
+MEMBER_LOGINS = [("李秀英", "volunteer"), ("林淑珍", "elder"), ("林海燕", "family")]
+
+
+def _id_number(district: str, birth: dt.date, sex: str, serial: int) -> str:
+    seq = f"{serial % 100:02d}{(1 if sex == 'M' else 0) + 2 * (serial % 4)}"
+    first17 = f"{district}{birth:%Y%m%d}{seq}"
+    return first17 + id_check_digit(first17)
+
+
+def demo_logins() -> list[Login]:
+    logins = [Login("platform_admin", "admin", DEMO_PASSWORD, "—")]
+    for username, _name, role, code, _mobile in STAFF:
+        logins.append(Login(str(role), username, DEMO_PASSWORD, code))
+    for _name, username in MEMBER_LOGINS:
+        logins.append(Login("member", username, DEMO_PASSWORD, YANDANG))
+    return logins
+
+
+def demo_is_seeded() -> bool:
+    return User.objects.filter(username="admin").exists() and Region.objects.filter(code=YANDANG).exists()
+
+
+@transaction.atomic
+def seed_demo() -> list[Login]:
+    """Create the demo community. Safe to run twice: a seeded database is left alone."""
+    if demo_is_seeded():
+        return demo_logins()
+    rng = random.Random(1998)  # noqa: S311 - demo data
+    regions.regions_import_shipped(actor=None, name="shanghai")
+    regions.regions_import_shipped(actor=None, name="other-cities")
+    for preset, code, since in POLICIES:
+        region = region_get(code)
+        if not Policy.objects.filter(region=region, preset=preset).exists():
+            regions.policy_load_preset(actor=None, preset=preset, region=region, effective_from=since)
+
+    admin = User.objects.create_superuser("admin", email="", password=DEMO_PASSWORD, first_name="平台管理员")
+    staff: dict[str, User] = {}
+    for username, name, role, code, mobile in STAFF:
+        user = people.staff_user_create(actor=admin, username=username, password=DEMO_PASSWORD, name=name,
+                                        mobile=mobile)
+        people.staff_grant_create(actor=admin, user=user, role=role, region=region_get(code))
+        staff[username] = user
+
+    members = {}
+    serial = 0
+    for community, rows, registrar, district in (
+        (YANDANG, YANDANG_PEOPLE, staff["community"], "310101"),
+        (JINYANG, JINYANG_PEOPLE, staff["hongkou"], "310109"),
+    ):
+        home = region_get(community)
+        for name, sex, year, volunteer, elder, mobile, skills, groups in rows:
+            serial += 1
+            birth = dt.date(year, rng.randint(1, 12), rng.randint(1, 28))
+            member = people.member_register(
+                actor=registrar, name=name, home_region=home, mobile=mobile,
+                id_number=_id_number(district, birth, sex, serial),
+                address=f"{'雁荡路' if community == YANDANG else '长阳路'}{rng.randint(1, 120)}弄{rng.randint(1, 40)}号",
+                languages=["普通话", "上海话"], skills=skills, is_volunteer=volunteer, is_elder=elder,
+                emergency_contact_name="" if not elder else "居委会值班室",
+                emergency_contact_mobile="" if not elder else "13816000002",
+                health_notes="高血压，需按时服药" if elder and serial % 3 == 0 else "",
+            )
+            members[name] = member
+            for group in groups:
+                people.priority_group_verify(actor=registrar, member=member, group=group,
+                                             note="入户核查，材料齐全")
+    for member_name, relative_name, relation, verified in BONDS:
+        bond = people.family_bond_propose(actor=staff["community"], member=members[member_name],
+                                          relative=members[relative_name], relation=relation)
+        if verified:
+            people.family_bond_decide(actor=staff["station"], bond=bond, approve=True)
+    for name, username in MEMBER_LOGINS:
+        people.member_sign_in_create(actor=staff["community"], member=members[name], username=username,
+                                     password=DEMO_PASSWORD)
+    return demo_logins()

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+from timebank.regions.codes import Level
+
+
+class Region(models.Model):
+    """A node of the administrative tree. ``path`` is the chain of codes from the root, so a subtree is one
+    indexed prefix match and the ancestors are known without a query."""
+
+    code = models.CharField(_("code"), max_length=12, unique=True)
+    name = models.CharField(_("name"), max_length=64)
+    name_en = models.CharField(_("English name"), max_length=128, blank=True)
+    level = models.CharField(_("level"), max_length=16, choices=Level.choices)
+    parent = models.ForeignKey("self", models.PROTECT, null=True, blank=True, related_name="children")
+    path = models.CharField(max_length=100, unique=True, editable=False)
+    depth = models.PositiveSmallIntegerField(editable=False)
+
+    class Meta:
+        verbose_name = _("region")
+        verbose_name_plural = _("regions")
+        ordering = ["path"]
+        indexes = [models.Index(fields=["path"], name="region_path_prefix", opclasses=["varchar_pattern_ops"])]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        if (get_language() or "").startswith("en") and self.name_en:
+            return self.name_en
+        return self.name
+
+    @property
+    def ancestor_codes(self) -> list[str]:
+        """Codes from the root down to and including this node."""
+        return [c for c in self.path.split("/") if c]
+
+    def contains(self, other: Region) -> bool:
+        return other.path.startswith(self.path)
+
+
+class CapOverflow(models.TextChoices):
+    REFUSE = "refuse", _("Refuse the deposit")
+    POOL = "pool", _("Route the excess to the mutual-aid pool")
+
+
+class Rounding(models.TextChoices):
+    DOWN = "down", _("Round down")
+    NEAREST = "nearest", _("Round to nearest")
+    UP = "up", _("Round up")
+
+
+class Policy(models.Model):
+    """One version of a jurisdiction's rules. Versions are never edited: a change is a new version with
+    a later ``effective_from``, so a service is always credited under the rules in force when it happened."""
+
+    region = models.ForeignKey(Region, models.PROTECT, related_name="policies")
+    version = models.PositiveIntegerField(editable=False)
+    name = models.CharField(_("name"), max_length=120)
+    preset = models.CharField(_("preset"), max_length=40, blank=True)
+    source = models.TextField(_("source of the rules"), blank=True)
+    effective_from = models.DateField(_("effective from"))
+    minutes_per_coin = models.PositiveIntegerField(_("minutes per time coin"), default=60)
+    min_volunteer_age = models.PositiveSmallIntegerField(_("minimum volunteer age"), default=18)
+    withdrawal_age = models.PositiveSmallIntegerField(_("withdrawal age for holders"), default=60)
+    hardship_withdrawal_age = models.PositiveSmallIntegerField(
+        _("withdrawal age in special hardship"), null=True, blank=True
+    )
+    spouse_may_withdraw = models.BooleanField(_("spouse may withdraw"), default=False)
+    transfer_relations = models.JSONField(_("relations that may receive transfers"), default=list, blank=True)
+    transfer_recipient_min_age = models.PositiveSmallIntegerField(
+        _("minimum age of a transfer recipient"), null=True, blank=True
+    )
+    donation_allowed = models.BooleanField(_("donation to the mutual-aid pool allowed"), default=True)
+    group_time_donation_only = models.BooleanField(_("group-earned time may only be donated"), default=False)
+    goods_allowed = models.BooleanField(_("goods redemption allowed"), default=False)
+    money_purchase_allowed = models.BooleanField(_("buying time with money allowed"), default=False)
+    purchase_fen_per_coin = models.PositiveIntegerField(_("price of one coin in fen"), null=True, blank=True)
+    account_cap_minutes = models.PositiveIntegerField(_("account cap (minutes)"), null=True, blank=True)
+    cap_overflow = models.CharField(
+        _("over the cap"), max_length=8, choices=CapOverflow.choices, default=CapOverflow.REFUSE
+    )
+    daily_earning_cap_minutes = models.PositiveIntegerField(_("daily earning cap (minutes)"), null=True, blank=True)
+    credit_line_minutes = models.PositiveIntegerField(_("credit line (minutes)"), default=0)
+    rounding_minutes = models.PositiveSmallIntegerField(_("round service time to (minutes)"), default=1)
+    rounding_mode = models.CharField(_("rounding"), max_length=8, choices=Rounding.choices, default=Rounding.DOWN)
+    star_thresholds_hours = models.JSONField(_("star-level thresholds (hours)"), default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("jurisdiction policy")
+        verbose_name_plural = _("jurisdiction policies")
+        ordering = ["region__path", "-effective_from", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["region", "version"], name="policy_region_version_unique"),
+            models.CheckConstraint(condition=models.Q(minutes_per_coin__gt=0), name="policy_unit_positive"),
+            models.CheckConstraint(condition=models.Q(rounding_minutes__gt=0), name="policy_rounding_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version} ({self.effective_from})"
+
+
+class ServiceCategory(models.Model):
+    """A category of service in a policy version, in a tier with an intensity coefficient (per mille)."""
+
+    policy = models.ForeignKey(Policy, models.CASCADE, related_name="categories")
+    code = models.SlugField(_("code"), max_length=40)
+    name = models.CharField(_("name"), max_length=64)
+    name_en = models.CharField(_("English name"), max_length=128)
+    tier = models.PositiveSmallIntegerField(_("tier"), default=1)
+    coefficient_permille = models.PositiveIntegerField(_("coefficient (‰)"), default=1000)
+    requires_certification = models.SlugField(_("required certification"), max_length=40, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("service category")
+        verbose_name_plural = _("service categories")
+        ordering = ["policy", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "code"], name="category_policy_code_unique"),
+            models.CheckConstraint(condition=models.Q(coefficient_permille__gt=0), name="category_coefficient_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return self.name_en if (get_language() or "").startswith("en") else self.name
+
+
+__all__ = ["CapOverflow", "Policy", "Region", "Rounding", "ServiceCategory"]

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from timebank.people.access import Perm, access_is_staff, access_paths
+
+
+def site(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"is_staff_member": False, "can_view_audit": False}
+    audit_paths = access_paths(user, Perm.AUDIT_VIEW)
+    return {
+        "is_staff_member": access_is_staff(user),
+        "can_view_audit": audit_paths is None or bool(audit_paths),
+    }

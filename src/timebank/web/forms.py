@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from timebank.common.errors import ApplicationError
+from timebank.people.models import PriorityGroup, Relation, Sex
+from timebank.regions.models import Region
+
+
+def add_service_errors(form: forms.Form, error: ApplicationError) -> None:
+    """Put a service's field errors next to the fields; anything else at the top of the form."""
+    placed = False
+    for field, messages in error.fields.items():
+        target = field if field in form.fields else None
+        for message in messages:
+            form.add_error(target, message)
+            placed = True
+    if not placed:
+        form.add_error(None, str(error.message))
+
+
+class SignInForm(forms.Form):
+    identifier = forms.CharField(label=_("Username or mobile number"), max_length=150)
+    password = forms.CharField(label=_("Password"), widget=forms.PasswordInput, max_length=256)
+
+
+class MemberForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=50)
+    home_region = forms.ModelChoiceField(label=_("Home community"), queryset=Region.objects.none())
+    mobile = forms.CharField(label=_("Mobile number"), required=False, max_length=20)
+    id_number = forms.CharField(
+        label=_("Resident ID number"), required=False, max_length=18,
+        help_text=_("18 characters. Leave empty to keep the number on file."),
+    )
+    birth_date = forms.DateField(label=_("Birth date"), required=False, help_text=_("Taken from the ID number if given."),
+                                 widget=forms.DateInput(attrs={"type": "date"}))
+    sex = forms.ChoiceField(label=_("Sex"), required=False, choices=[("", "—"), *Sex.choices])
+    address = forms.CharField(label=_("Address"), required=False, max_length=200)
+    emergency_contact_name = forms.CharField(label=_("Emergency contact"), required=False, max_length=50)
+    emergency_contact_mobile = forms.CharField(label=_("Emergency contact's mobile"), required=False, max_length=20)
+    languages = forms.CharField(label=_("Languages"), required=False, max_length=400,
+                                help_text=_("Separated by commas, e.g. 普通话, 上海话"))
+    skills = forms.CharField(label=_("Skills"), required=False, max_length=400,
+                             help_text=_("Separated by commas"))
+    health_notes = forms.CharField(label=_("Health notes"), required=False, max_length=2000,
+                                   widget=forms.Textarea(attrs={"rows": 3}),
+                                   help_text=_("Sensitive: stored encrypted, every reading is logged."))
+    is_volunteer = forms.BooleanField(label=_("Volunteer"), required=False)
+    is_elder = forms.BooleanField(label=_("Elder (receives services)"), required=False)
+
+    def __init__(self, *args: Any, communities: Any, editing: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["home_region"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = communities
+        if editing:
+            self.fields["health_notes"].help_text = _("Leave empty to keep the notes on file.")
+
+
+class PriorityForm(forms.Form):
+    group = forms.ChoiceField(label=_("Priority group"), choices=PriorityGroup.choices)
+    note = forms.CharField(label=_("How it was verified"), required=False, max_length=200)
+
+
+class BondProposeForm(forms.Form):
+    relation = forms.ChoiceField(label=_("Relation"), choices=Relation.choices,
+                                 help_text=_("What the relative is to this member."))
+    relative_name = forms.CharField(label=_("Relative's name"), max_length=50)
+    relative_mobile = forms.CharField(label=_("Relative's mobile number"), max_length=20,
+                                      help_text=_("The relative must be registered with this name and number."))
+
+
+class BondDecideForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("approve", _("Verify")), ("reject", _("Reject"))])
+    reason = forms.CharField(label=_("Reason"), required=False, max_length=200)
+
+
+class AuditFilterForm(forms.Form):
+    event_type = forms.CharField(label=_("Event"), required=False, max_length=64)
+    since = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))

@@ -1,0 +1,236 @@
+"""The staff console: people of the staff member's subtree, their verification, family bonds, the audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from timebank.audit.selectors import audit_events_visible
+from timebank.common.errors import ApplicationError, PermissionDenied
+from timebank.people import selectors as people
+from timebank.people import services
+from timebank.people.access import Perm, access_has, access_paths, access_region_q
+from timebank.people.models import Member, PriorityGroup, User
+from timebank.regions.codes import Level
+from timebank.regions.models import Region
+from timebank.web.forms import (
+    AuditFilterForm,
+    BondDecideForm,
+    BondProposeForm,
+    MemberForm,
+    PriorityForm,
+    add_service_errors,
+)
+
+PAGE_SIZE = 50
+
+
+def _staff(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)
+    people.require_staff(user)
+    return user
+
+
+def _communities(user: User, perm: Perm) -> QuerySet[Region]:
+    return Region.objects.filter(access_region_q(user, perm, "path"), level=Level.COMMUNITY).order_by("path")
+
+
+@login_required
+def people_list(request: HttpRequest) -> HttpResponse:
+    user = _staff(request)
+    communities = _communities(user, Perm.PEOPLE_VIEW)
+    region = communities.filter(code=request.GET.get("community", "")).first()
+    search = request.GET.get("q", "")[:50]
+    role = request.GET.get("role", "")
+    members = people.members_visible(user, region=region, search=search, role=role)
+    page = Paginator(members, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "web/console/people_list.html", {
+        "page": page, "communities": communities, "region": region, "search": search, "role": role,
+        "can_register": bool(access_paths(user, Perm.PEOPLE_MANAGE) is None or access_paths(user, Perm.PEOPLE_MANAGE)),
+    })
+
+
+def _member_values(form: MemberForm, *, editing: bool) -> dict[str, Any]:
+    values = dict(form.cleaned_data)
+    if editing:
+        for keep_if_blank in ("id_number", "health_notes"):
+            if not values.get(keep_if_blank):
+                values.pop(keep_if_blank, None)
+    return values
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def person_new(request: HttpRequest) -> HttpResponse:
+    user = _staff(request)
+    form = MemberForm(request.POST or None, communities=_communities(user, Perm.PEOPLE_MANAGE))
+    if request.method == "POST" and form.is_valid():
+        try:
+            member = services.member_register(actor=user, **_member_values(form, editing=False))
+        except ApplicationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return redirect("web:person", member_id=member.pk)
+    status = 422 if request.method == "POST" else 200
+    return render(request, "web/console/person_form.html", {"form": form, "member": None}, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def person_edit(request: HttpRequest, member_id: int) -> HttpResponse:
+    user = _staff(request)
+    member = people.member_get(user, member_id)
+    if not access_has(user, Perm.PEOPLE_MANAGE, member.home_region):
+        raise PermissionDenied()
+    initial = {f: getattr(member, f) for f in (
+        "name", "home_region", "mobile", "birth_date", "sex", "address", "emergency_contact_name",
+        "emergency_contact_mobile", "is_volunteer", "is_elder")}
+    initial["languages"] = ", ".join(member.languages)
+    initial["skills"] = ", ".join(member.skills)
+    form = MemberForm(request.POST or None, initial=initial, editing=True,
+                      communities=_communities(user, Perm.PEOPLE_MANAGE))
+    if request.method == "POST" and form.is_valid():
+        changes = {k: v for k, v in _member_values(form, editing=True).items() if k in form.changed_data}
+        try:
+            services.member_update(actor=user, member=member, changes=changes)
+        except ApplicationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return redirect("web:person", member_id=member.pk)
+    status = 422 if request.method == "POST" else 200
+    return render(request, "web/console/person_form.html", {"form": form, "member": member}, status=status)
+
+
+def _person_context(user: User, member: Member) -> dict[str, Any]:
+    statuses = {s.group: s for s in people.member_priority_statuses(member)}
+    return {
+        "member": member,
+        "priority": [(value, label, statuses.get(value)) for value, label in PriorityGroup.choices],
+        "bonds": people.member_bonds(member),
+        "can_manage": access_has(user, Perm.PEOPLE_MANAGE, member.home_region),
+        "can_verify": access_has(user, Perm.PEOPLE_VERIFY, member.home_region),
+        "can_unmask": access_has(user, Perm.PEOPLE_UNMASK, member.home_region),
+        "priority_form": PriorityForm(),
+        "bond_form": BondProposeForm(),
+        "age": member.birth_date and _age(member.birth_date),
+    }
+
+
+def _age(birth: dt.date) -> int:
+    from timebank.people.validators import age_on
+
+    return age_on(birth, timezone.localdate())
+
+
+@login_required
+def person_detail(request: HttpRequest, member_id: int) -> HttpResponse:
+    user = _staff(request)
+    member = people.member_get(user, member_id)
+    return render(request, "web/console/person_detail.html", _person_context(user, member))
+
+
+@login_required
+@require_POST
+def person_reveal(request: HttpRequest, member_id: int, what: str) -> HttpResponse:
+    """Unmask the ID number or the health notes (an htmx fragment; the read is audit-logged)."""
+    user = _staff(request)
+    member = people.member_get(user, member_id)
+    if what == "id-number":
+        value = services.member_id_number_reveal(actor=user, member=member)
+    elif what == "health-notes":
+        value = services.member_health_notes_reveal(actor=user, member=member)
+    else:
+        raise PermissionDenied()
+    return render(request, "web/console/_revealed.html", {"value": value})
+
+
+@login_required
+@require_POST
+def person_priority(request: HttpRequest, member_id: int) -> HttpResponse:
+    user = _staff(request)
+    member = people.member_get(user, member_id)
+    form = PriorityForm(request.POST)
+    context = _person_context(user, member)
+    if form.is_valid():
+        try:
+            services.priority_group_verify(actor=user, member=member, group=form.cleaned_data["group"],
+                                           note=form.cleaned_data["note"])
+        except ApplicationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return redirect("web:person", member_id=member.pk)
+    context["priority_form"] = form
+    return render(request, "web/console/person_detail.html", context, status=422)
+
+
+@login_required
+@require_POST
+def person_bond(request: HttpRequest, member_id: int) -> HttpResponse:
+    user = _staff(request)
+    member = people.member_get(user, member_id)
+    form = BondProposeForm(request.POST)
+    context = _person_context(user, member)
+    if form.is_valid():
+        try:
+            relative = people.member_find_for_bond(
+                name=form.cleaned_data["relative_name"], mobile=form.cleaned_data["relative_mobile"]
+            )
+            services.family_bond_propose(actor=user, member=member, relative=relative,
+                                         relation=form.cleaned_data["relation"])
+        except ApplicationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return redirect("web:person", member_id=member.pk)
+    context["bond_form"] = form
+    return render(request, "web/console/person_detail.html", context, status=422)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def bonds_pending(request: HttpRequest) -> HttpResponse:
+    user = _staff(request)
+    error = None
+    if request.method == "POST":
+        form = BondDecideForm(request.POST)
+        try:
+            bond = people.bond_get(user, int(request.POST.get("bond", "0") or 0))
+            if not form.is_valid():
+                raise ApplicationError(_("Choose verify or reject."), code="decision_missing")
+            services.family_bond_decide(actor=user, bond=bond, approve=form.cleaned_data["decision"] == "approve",
+                                        reason=form.cleaned_data["reason"])
+        except (ApplicationError, ValueError) as exc:
+            error = str(exc.message) if isinstance(exc, ApplicationError) else _("Unknown bond.")
+        else:
+            return redirect("web:bonds")
+    return render(request, "web/console/bonds.html", {"bonds": people.bonds_pending(user), "error": error},
+                  status=422 if error else 200)
+
+
+@login_required
+def audit_log(request: HttpRequest) -> HttpResponse:
+    user = _staff(request)
+    paths = access_paths(user, Perm.AUDIT_VIEW)
+    if paths is not None and not paths:
+        raise PermissionDenied()
+    form = AuditFilterForm(request.GET or None)
+    filters: dict[str, Any] = {}
+    if form.is_valid():
+        data = form.cleaned_data
+        filters["event_type"] = data["event_type"] or ""
+        tz = timezone.get_current_timezone()
+        if data["since"]:
+            filters["since"] = dt.datetime.combine(data["since"], dt.time.min, tzinfo=tz)
+        if data["until"]:
+            filters["until"] = dt.datetime.combine(data["until"] + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+    page = Paginator(audit_events_visible(user, **filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "web/console/audit.html", {"page": page, "form": form})

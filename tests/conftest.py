@@ -1,0 +1,1 @@
+from timebank.conftest import *  # noqa: F403
