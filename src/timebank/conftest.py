@@ -70,8 +70,12 @@ def jinyang_staff(admin_user: User, tree: dict[str, Region]) -> User:
 @pytest.fixture
 def elder(yandang_staff: User, tree: dict[str, Region]) -> Member:
     return people.member_register(
-        actor=yandang_staff, name="朱德林", home_region=tree["310101023001"], mobile="13901000008",
-        id_number=make_id_number(dt.date(1940, 3, 5), "M", serial=8), is_elder=True,
+        actor=yandang_staff,
+        name="朱德林",
+        home_region=tree["310101023001"],
+        mobile="13901000008",
+        id_number=make_id_number(dt.date(1940, 3, 5), "M", serial=8),
+        is_elder=True,
         health_notes="高血压",
     )
 
@@ -79,6 +83,10 @@ def elder(yandang_staff: User, tree: dict[str, Region]) -> Member:
 @pytest.fixture
 def jinyang_elder(jinyang_staff: User, tree: dict[str, Region]) -> Member:
     return people.member_register(
-        actor=jinyang_staff, name="褚凤仙", home_region=tree["310109018021"], mobile="13902000003",
-        id_number=make_id_number(dt.date(1936, 7, 9), "F", "310109", serial=3), is_elder=True,
+        actor=jinyang_staff,
+        name="褚凤仙",
+        home_region=tree["310109018021"],
+        mobile="13902000003",
+        id_number=make_id_number(dt.date(1936, 7, 9), "F", "310109", serial=3),
+        is_elder=True,
     )

@@ -18,11 +18,21 @@ class AuditEvent(models.Model):
 
     at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("who")
+        settings.AUTH_USER_MODEL,
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("who"),
     )
     actor_label = models.CharField(_("who"), max_length=150, blank=True)
     on_behalf_of = models.ForeignKey(
-        "people.Member", models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("on behalf of")
+        "people.Member",
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("on behalf of"),
     )
     event_type = models.CharField(_("event"), max_length=64, db_index=True)
     subject_type = models.CharField(_("subject type"), max_length=40)
@@ -41,7 +51,9 @@ class AuditEvent(models.Model):
         verbose_name_plural = _("audit events")
         ordering = ["-at", "-id"]
         indexes = [
-            models.Index(fields=["region_path", "-at"], name="audit_region_at", opclasses=["varchar_pattern_ops", ""]),
+            models.Index(
+                fields=["region_path", "-at"], name="audit_region_at", opclasses=["varchar_pattern_ops", ""]
+            ),
             models.Index(fields=["subject_type", "subject_id"], name="audit_subject"),
         ]
 

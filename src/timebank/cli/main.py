@@ -11,8 +11,16 @@ import sys
 
 # Django commands worth listing for operators, beyond TimeBank's own.
 DJANGO_COMMANDS = [
-    "migrate", "createsuperuser", "changepassword", "check", "shell", "dbshell", "showmigrations",
-    "collectstatic", "compilemessages", "makemessages",
+    "migrate",
+    "createsuperuser",
+    "changepassword",
+    "check",
+    "shell",
+    "dbshell",
+    "showmigrations",
+    "collectstatic",
+    "compilemessages",
+    "makemessages",
 ]
 OWN_APPS = ("timebank.",)
 

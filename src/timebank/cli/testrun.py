@@ -24,8 +24,12 @@ def postgres_reachable(url: str) -> tuple[bool, str]:
 
         cfg = parse_database_url(url)
         with psycopg.connect(
-            host=cfg["HOST"], port=cfg["PORT"] or 5432, user=cfg["USER"], password=cfg["PASSWORD"],
-            dbname="postgres", connect_timeout=3,
+            host=cfg["HOST"],
+            port=cfg["PORT"] or 5432,
+            user=cfg["USER"],
+            password=cfg["PASSWORD"],
+            dbname="postgres",
+            connect_timeout=3,
         ) as conn:
             version = conn.execute("SHOW server_version").fetchone()
         return True, f"PostgreSQL {version[0] if version else '?'}"
@@ -38,15 +42,19 @@ def run_pytest(label: str, database_url: str, extra: list[str]) -> tuple[int, di
     env = dict(os.environ, TIMEBANK_DATABASE_URL=database_url)
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     assert proc.stdout is not None
     tail: list[str] = []
     for line in proc.stdout:
         sys.stdout.write(line)
-        tail = (tail + [line])[-5:]
+        tail = [*tail, line][-5:]
     code = proc.wait()
-    counts = {k: 0 for k in ("passed", "failed", "error", "skipped")}
+    counts = dict.fromkeys(("passed", "failed", "error", "skipped"), 0)
     for line in tail:
         for number, word in re.findall(r"(\d+) (passed|failed|errors?|skipped)", line):
             counts["error" if word.startswith("error") else word] += int(number)
@@ -65,7 +73,9 @@ def main() -> int:
     failed = False
 
     if args.only in (None, "sqlite"):
-        code, counts = run_pytest("SQLite", "sqlite:///" + str(ROOT / "var" / "test.sqlite3"), args.pytest_args)
+        code, counts = run_pytest(
+            "SQLite", "sqlite:///" + str(ROOT / "var" / "test.sqlite3"), args.pytest_args
+        )
         results.append(("SQLite", code, counts))
     if args.only in (None, "postgres"):
         ok, detail = postgres_reachable(args.postgres_url)
@@ -90,7 +100,8 @@ def main() -> int:
     failures = sum(c["failed"] + c["error"] for _l, _c, c in results)
     for label, code, counts in results:
         state = "ok" if code == 0 else f"FAILED (exit {code})"
-        print(f"{label}: {counts['passed']} passed, {counts['failed']} failed, {counts['error']} errors — {state}")
+        passed_n, failed_n, errors_n = counts["passed"], counts["failed"], counts["error"]
+        print(f"{label}: {passed_n} passed, {failed_n} failed, {errors_n} errors, {state}")
         failed = failed or code != 0
     if not results:
         failed = True

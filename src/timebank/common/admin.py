@@ -29,9 +29,12 @@ class AuditedAdminMixin:
         super().save_model(request, obj, form, change)  # type: ignore[misc]
         changed = list(form.changed_data) if change else ["(new)"]
         audit_record(
-            actor=request.user if request.user.is_authenticated else None,  # type: ignore[arg-type]
+            actor=request.user if request.user.is_authenticated else None,
             event_type="admin.changed" if change else "admin.added",
             subject=obj,
             region=None,
-            new={"fields": [f for f in changed if f != "password"] + (["password"] if "password" in changed else [])},
+            new={
+                "fields": [f for f in changed if f != "password"]
+                + (["password"] if "password" in changed else [])
+            },
         )

@@ -18,7 +18,8 @@ class RequestOrigin:
     channel: str  # "web", "api", "cli", "system"
 
 
-_origin: ContextVar[RequestOrigin] = ContextVar("timebank_origin", default=RequestOrigin(None, "system"))
+_SYSTEM = RequestOrigin(None, "system")
+_origin: ContextVar[RequestOrigin] = ContextVar("timebank_origin", default=_SYSTEM)
 
 
 def current_origin() -> RequestOrigin:

@@ -110,7 +110,7 @@ def seed_demo() -> list[Login]:
     """Create the demo community. Safe to run twice: a seeded database is left alone."""
     if demo_is_seeded():
         return demo_logins()
-    rng = random.Random(1998)  # noqa: S311 - demo data
+    rng = random.Random(1998)
     regions.regions_import_shipped(actor=None, name="shanghai")
     regions.regions_import_shipped(actor=None, name="other-cities")
     for preset, code, since in POLICIES:
@@ -121,8 +121,9 @@ def seed_demo() -> list[Login]:
     admin = User.objects.create_superuser("admin", email="", password=DEMO_PASSWORD, first_name="平台管理员")
     staff: dict[str, User] = {}
     for username, name, role, code, mobile in STAFF:
-        user = people.staff_user_create(actor=admin, username=username, password=DEMO_PASSWORD, name=name,
-                                        mobile=mobile)
+        user = people.staff_user_create(
+            actor=admin, username=username, password=DEMO_PASSWORD, name=name, mobile=mobile
+        )
         people.staff_grant_create(actor=admin, user=user, role=role, region=region_get(code))
         staff[username] = user
 
@@ -133,28 +134,41 @@ def seed_demo() -> list[Login]:
         (JINYANG, JINYANG_PEOPLE, staff["hongkou"], "310109"),
     ):
         home = region_get(community)
+        street = "雁荡路" if community == YANDANG else "长阳路"
         for name, sex, year, volunteer, elder, mobile, skills, groups in rows:
             serial += 1
             birth = dt.date(year, rng.randint(1, 12), rng.randint(1, 28))
             member = people.member_register(
-                actor=registrar, name=name, home_region=home, mobile=mobile,
+                actor=registrar,
+                name=name,
+                home_region=home,
+                mobile=mobile,
                 id_number=_id_number(district, birth, sex, serial),
-                address=f"{'雁荡路' if community == YANDANG else '长阳路'}{rng.randint(1, 120)}弄{rng.randint(1, 40)}号",
-                languages=["普通话", "上海话"], skills=skills, is_volunteer=volunteer, is_elder=elder,
+                address=f"{street}{rng.randint(1, 120)}弄{rng.randint(1, 40)}号",
+                languages=["普通话", "上海话"],
+                skills=skills,
+                is_volunteer=volunteer,
+                is_elder=elder,
                 emergency_contact_name="" if not elder else "居委会值班室",
                 emergency_contact_mobile="" if not elder else "13816000002",
                 health_notes="高血压，需按时服药" if elder and serial % 3 == 0 else "",
             )
             members[name] = member
             for group in groups:
-                people.priority_group_verify(actor=registrar, member=member, group=group,
-                                             note="入户核查，材料齐全")
+                people.priority_group_verify(
+                    actor=registrar, member=member, group=group, note="入户核查，材料齐全"
+                )
     for member_name, relative_name, relation, verified in BONDS:
-        bond = people.family_bond_propose(actor=staff["community"], member=members[member_name],
-                                          relative=members[relative_name], relation=relation)
+        bond = people.family_bond_propose(
+            actor=staff["community"],
+            member=members[member_name],
+            relative=members[relative_name],
+            relation=relation,
+        )
         if verified:
             people.family_bond_decide(actor=staff["station"], bond=bond, approve=True)
     for name, username in MEMBER_LOGINS:
-        people.member_sign_in_create(actor=staff["community"], member=members[name], username=username,
-                                     password=DEMO_PASSWORD)
+        people.member_sign_in_create(
+            actor=staff["community"], member=members[name], username=username, password=DEMO_PASSWORD
+        )
     return demo_logins()

@@ -92,7 +92,7 @@ def access_check(user: User | None, perm: Perm, region: Region) -> None:
 
 
 def access_is_staff(user: User | None) -> bool:
-    """Anyone who may look into the console: a platform admin or someone with a live grant that sees people."""
+    """Anyone who may look into the console: a platform admin or anyone whose grant shows people."""
     paths = access_paths(user, Perm.PEOPLE_VIEW)
     return paths is None or bool(paths)
 

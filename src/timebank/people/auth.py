@@ -11,10 +11,14 @@ from timebank.people.services import sign_in
 
 
 class IdentifierBackend(ModelBackend):
-    """Django's authenticate() (the admin, the test client) through the same checks and lockout as our sign-in."""
+    """Django's authenticate() (the admin, the test client) goes through our sign-in checks and lockout."""
 
     def authenticate(
-        self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
     ) -> User | None:
         if username is None or password is None:
             return None

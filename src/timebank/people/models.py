@@ -25,7 +25,9 @@ class Member(TimeStampedModel):
     id_number_masked = models.CharField(_("ID number"), max_length=18, blank=True, editable=False)
     birth_date = models.DateField(_("birth date"), null=True, blank=True)
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices, blank=True)
-    home_region = models.ForeignKey(Region, models.PROTECT, related_name="members", verbose_name=_("home community"))
+    home_region = models.ForeignKey(
+        Region, models.PROTECT, related_name="members", verbose_name=_("home community")
+    )
     address = models.CharField(_("address"), max_length=200, blank=True)
     emergency_contact_name = models.CharField(_("emergency contact"), max_length=50, blank=True)
     emergency_contact_mobile = models.CharField(_("emergency contact's mobile"), max_length=11, blank=True)
@@ -55,7 +57,7 @@ class Member(TimeStampedModel):
 
 
 class User(AbstractUser):
-    """A sign-in: staff, merchant staff, or a member using the app. Members without one are served by staff."""
+    """A sign-in: staff, merchant staff, or a member using the app. Staff serve members without one."""
 
     mobile = models.CharField(_("mobile number"), max_length=11, unique=True, null=True, blank=True)
     member = models.OneToOneField(
@@ -95,7 +97,9 @@ class PriorityStatus(models.Model):
     class Meta:
         verbose_name = _("priority status")
         verbose_name_plural = _("priority statuses")
-        constraints = [models.UniqueConstraint(fields=["member", "group"], name="priority_member_group_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["member", "group"], name="priority_member_group_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.member} · {self.get_group_display()}"
@@ -138,7 +142,9 @@ class FamilyBond(models.Model):
     member = models.ForeignKey(Member, models.PROTECT, related_name="bonds")
     relative = models.ForeignKey(Member, models.PROTECT, related_name="bonds_as_relative")
     relation = models.CharField(_("relation"), max_length=12, choices=Relation.choices)
-    status = models.CharField(_("status"), max_length=10, choices=BondStatus.choices, default=BondStatus.PROPOSED)
+    status = models.CharField(
+        _("status"), max_length=10, choices=BondStatus.choices, default=BondStatus.PROPOSED
+    )
     proposed_by = models.ForeignKey(User, models.PROTECT, null=True, blank=True, related_name="+")
     proposed_at = models.DateTimeField(auto_now_add=True)
     decided_by = models.ForeignKey(User, models.PROTECT, null=True, blank=True, related_name="+")
@@ -190,7 +196,9 @@ class StaffGrant(models.Model):
         verbose_name_plural = _("staff grants")
         constraints = [
             models.UniqueConstraint(
-                fields=["user", "role", "region"], condition=Q(revoked_at__isnull=True), name="grant_active_unique"
+                fields=["user", "role", "region"],
+                condition=Q(revoked_at__isnull=True),
+                name="grant_active_unique",
             ),
         ]
 

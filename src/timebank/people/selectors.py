@@ -3,7 +3,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
-
 from django.utils.translation import gettext as _
 
 from timebank.common.errors import NotFound, PermissionDenied, ValidationFailed
@@ -76,7 +75,11 @@ def bonds_pending(user: User) -> QuerySet[FamilyBond]:
 
 
 def bond_get(user: User, bond_id: int) -> FamilyBond:
-    bond = FamilyBond.objects.select_related("member__home_region", "relative__home_region").filter(pk=bond_id).first()
+    bond = (
+        FamilyBond.objects.select_related("member__home_region", "relative__home_region")
+        .filter(pk=bond_id)
+        .first()
+    )
     if bond is None or not (access_member_view(user, bond.member) or access_member_view(user, bond.relative)):
         raise NotFound(code="bond_not_found")
     return bond
@@ -84,14 +87,20 @@ def bond_get(user: User, bond_id: int) -> FamilyBond:
 
 def grants_visible(user: User) -> QuerySet[StaffGrant]:
     return (
-        StaffGrant.objects.filter(access_region_q(user, Perm.STAFF_GRANT, "region__path"), revoked_at__isnull=True)
+        StaffGrant.objects.filter(
+            access_region_q(user, Perm.STAFF_GRANT, "region__path"), revoked_at__isnull=True
+        )
         .select_related("user", "region")
         .order_by("region__path", "user__username")
     )
 
 
 def user_grants(user: User) -> QuerySet[StaffGrant]:
-    return StaffGrant.objects.filter(user=user, revoked_at__isnull=True).select_related("region").order_by("region__path")
+    return (
+        StaffGrant.objects.filter(user=user, revoked_at__isnull=True)
+        .select_related("region")
+        .order_by("region__path")
+    )
 
 
 def require_staff(user: User) -> None:
@@ -109,6 +118,8 @@ def member_find_for_bond(*, name: str, mobile: str) -> Member:
     member = Member.objects.filter(mobile=number, name=name.strip(), is_active=True).first()
     if member is None:
         raise ValidationFailed.field(
-            "relative_mobile", _("No active member has this name and mobile number."), code="relative_not_found"
+            "relative_mobile",
+            _("No active member has this name and mobile number."),
+            code="relative_not_found",
         )
     return member

@@ -53,8 +53,20 @@ SELF_EDITABLE = frozenset(
 )
 MEMBER_FIELDS = frozenset(
     {
-        "name", "mobile", "id_number", "birth_date", "sex", "home_region", "address", "emergency_contact_name",
-        "emergency_contact_mobile", "languages", "skills", "health_notes", "is_volunteer", "is_elder",
+        "name",
+        "mobile",
+        "id_number",
+        "birth_date",
+        "sex",
+        "home_region",
+        "address",
+        "emergency_contact_name",
+        "emergency_contact_mobile",
+        "languages",
+        "skills",
+        "health_notes",
+        "is_volunteer",
+        "is_elder",
     }
 )
 SENSITIVE = frozenset({"id_number", "health_notes"})
@@ -95,8 +107,10 @@ def _clean_member(data: Mapping[str, Any], *, member: Member | None) -> dict[str
         if not isinstance(region, Region):
             errors["home_region"] = [_("Choose a community.")]
         elif region.level != Level.COMMUNITY:
-            errors["home_region"] = [_("A home must be a community (residents' committee), not a %(level)s.")
-                                     % {"level": region.get_level_display()}]
+            errors["home_region"] = [
+                _("A home must be a community (residents' committee), not a %(level)s.")
+                % {"level": region.get_level_display()}
+            ]
         else:
             out["home_region"] = region
     if "sex" in data:
@@ -119,8 +133,10 @@ def _clean_member(data: Mapping[str, Any], *, member: Member | None) -> dict[str
             if not isinstance(tags, Sequence) or any(not isinstance(t, str) for t in tags):
                 errors[field] = [_("A list of words.")]
             elif len(tags) > MAX_TAGS or any(len(t) > MAX_TAG_LENGTH for t in tags):
-                errors[field] = [_("At most %(n)d entries of at most %(m)d characters.")
-                                 % {"n": MAX_TAGS, "m": MAX_TAG_LENGTH}]
+                errors[field] = [
+                    _("At most %(n)d entries of at most %(m)d characters.")
+                    % {"n": MAX_TAGS, "m": MAX_TAG_LENGTH}
+                ]
             else:
                 out[field] = list(dict.fromkeys(t.strip() for t in tags if t.strip()))
     for field in ("is_volunteer", "is_elder"):
@@ -149,7 +165,9 @@ def _clean_member(data: Mapping[str, Any], *, member: Member | None) -> dict[str
                 out["id_number"] = parsed
                 given_birth = out.get("birth_date")
                 if given_birth and given_birth != parsed.birth_date:
-                    errors.setdefault("birth_date", []).append(_("The birth date differs from the ID number's."))
+                    errors.setdefault("birth_date", []).append(
+                        _("The birth date differs from the ID number's.")
+                    )
                 if out.get("sex") and out["sex"] != parsed.sex:
                     errors.setdefault("sex", []).append(_("The sex differs from the ID number's."))
                 # The ID number decides birth date and sex.
@@ -178,7 +196,9 @@ def _apply(member: Member, values: Mapping[str, Any]) -> tuple[dict[str, Any], d
             if before != member.id_number_masked or value is not None:
                 old["id_number"], new["id_number"] = before, member.id_number_masked
         elif field == "health_notes":
-            changed = (decrypt_text(member.health_notes_cipher) if member.health_notes_cipher else "") != value
+            changed = (
+                decrypt_text(member.health_notes_cipher) if member.health_notes_cipher else ""
+            ) != value
             if changed:
                 member.health_notes_cipher = encrypt_text(value) if value else ""
                 old["health_notes"], new["health_notes"] = "…", ("…" if value else "")
@@ -208,10 +228,18 @@ def member_register(*, actor: User, **data: Any) -> Member:
     try:
         with transaction.atomic():
             member.save()
-            audit_record(actor=actor, event_type="member.registered", subject=member, region=member.home_region,
-                         new=new, on_behalf_of=member)
+            audit_record(
+                actor=actor,
+                event_type="member.registered",
+                subject=member,
+                region=member.home_region,
+                new=new,
+                on_behalf_of=member,
+            )
     except IntegrityError as exc:  # a concurrent registration of the same ID number
-        raise ValidationFailed.field("id_number", _("A member with this ID number is already registered.")) from exc
+        raise ValidationFailed.field(
+            "id_number", _("A member with this ID number is already registered.")
+        ) from exc
     return member
 
 
@@ -230,8 +258,15 @@ def member_update(*, actor: User, member: Member, changes: Mapping[str, Any]) ->
         if not new:
             return locked
         locked.save()
-        audit_record(actor=actor, event_type="member.updated", subject=locked, region=locked.home_region,
-                     old=old, new=new, on_behalf_of=None if is_self else locked)
+        audit_record(
+            actor=actor,
+            event_type="member.updated",
+            subject=locked,
+            region=locked.home_region,
+            old=old,
+            new=new,
+            on_behalf_of=None if is_self else locked,
+        )
     return locked
 
 
@@ -252,11 +287,15 @@ def member_health_notes_reveal(*, actor: User, member: Member) -> str:
     if not member.health_notes_cipher:
         return ""
     notes = decrypt_text(member.health_notes_cipher)
-    audit_record(actor=actor, event_type="member.health_notes.viewed", subject=member, region=member.home_region)
+    audit_record(
+        actor=actor, event_type="member.health_notes.viewed", subject=member, region=member.home_region
+    )
     return notes
 
 
-def _clean_credentials(*, username: str, password: str, mobile: str = "", user: User | None = None) -> dict[str, Any]:
+def _clean_credentials(
+    *, username: str, password: str, mobile: str = "", user: User | None = None
+) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
     username = (username or "").strip()
     if not username:
@@ -288,14 +327,23 @@ def member_sign_in_create(*, actor: User, member: Member, username: str, passwor
     access_member_check(actor, member, Perm.PEOPLE_MANAGE)
     if User.objects.filter(member=member).exists():
         raise Conflict(_("This member already has a sign-in."), code="sign_in_exists")
-    values = _clean_credentials(username=username, password=password,
-                                mobile=member.mobile if not User.objects.filter(mobile=member.mobile).exists() else "")
+    values = _clean_credentials(
+        username=username,
+        password=password,
+        mobile=member.mobile if not User.objects.filter(mobile=member.mobile).exists() else "",
+    )
     with transaction.atomic():
         user = User(username=values["username"], mobile=values["mobile"], member=member)
         user.set_password(password)
         user.save()
-        audit_record(actor=actor, event_type="member.sign_in_created", subject=member, region=member.home_region,
-                     new={"username": user.username}, on_behalf_of=member)
+        audit_record(
+            actor=actor,
+            event_type="member.sign_in_created",
+            subject=member,
+            region=member.home_region,
+            new={"username": user.username},
+            on_behalf_of=member,
+        )
     return user
 
 
@@ -307,12 +355,21 @@ def staff_user_create(
         raise PermissionDenied()
     values = _clean_credentials(username=username, password=password, mobile=mobile)
     with transaction.atomic():
-        user = User(username=values["username"], mobile=values["mobile"], first_name=name.strip()[:150],
-                    email=email.strip())
+        user = User(
+            username=values["username"],
+            mobile=values["mobile"],
+            first_name=name.strip()[:150],
+            email=email.strip(),
+        )
         user.set_password(password)
         user.save()
-        audit_record(actor=actor, event_type="staff.user_created", subject=user, region=None,
-                     new={"username": user.username})
+        audit_record(
+            actor=actor,
+            event_type="staff.user_created",
+            subject=user,
+            region=None,
+            new={"username": user.username},
+        )
     return user
 
 
@@ -337,8 +394,13 @@ def staff_grant_create(*, actor: User, user: User, role: str, region: Region) ->
         if StaffGrant.objects.filter(user=user, role=role, region=region, revoked_at__isnull=True).exists():
             raise Conflict(_("This person already has this role here."), code="grant_exists")
         grant = StaffGrant.objects.create(user=user, role=role, region=region, granted_by=actor)
-        audit_record(actor=actor, event_type="staff.granted", subject=grant, region=region,
-                     new={"user": user.username, "role": role})
+        audit_record(
+            actor=actor,
+            event_type="staff.granted",
+            subject=grant,
+            region=region,
+            new={"user": user.username, "role": role},
+        )
     access_forget(user)
     return grant
 
@@ -352,8 +414,13 @@ def staff_grant_revoke(*, actor: User, grant: StaffGrant) -> StaffGrant:
         if not updated:
             raise Conflict(_("This grant was already revoked."), code="grant_revoked")
         grant.refresh_from_db()
-        audit_record(actor=actor, event_type="staff.revoked", subject=grant, region=grant.region,
-                     old={"user": grant.user.username, "role": grant.role})
+        audit_record(
+            actor=actor,
+            event_type="staff.revoked",
+            subject=grant,
+            region=grant.region,
+            old={"user": grant.user.username, "role": grant.role},
+        )
     access_forget(grant.user)
     return grant
 
@@ -366,15 +433,25 @@ def priority_group_verify(*, actor: User, member: Member, group: str, note: str 
         raise ValidationFailed.field("note", _("At most %(n)d characters.") % {"n": 200})
     access_member_check(actor, member, Perm.PEOPLE_VERIFY)
     if not member.is_elder:
-        raise ValidationFailed.field("group", _("Only an elder can be in a priority group."), code="not_elder")
+        raise ValidationFailed.field(
+            "group", _("Only an elder can be in a priority group."), code="not_elder"
+        )
     with transaction.atomic():
-        status, _created = PriorityStatus.objects.select_for_update().get_or_create(member=member, group=group)
+        status, _created = PriorityStatus.objects.select_for_update().get_or_create(
+            member=member, group=group
+        )
         if status.verified_at is not None:
             raise Conflict(_("This priority group is already verified."), code="already_verified")
         status.verified_by, status.verified_at, status.note = actor, timezone.now(), note.strip()
         status.save()
-        audit_record(actor=actor, event_type="member.priority_verified", subject=member, region=member.home_region,
-                     new={"group": group, "note": status.note}, on_behalf_of=member)
+        audit_record(
+            actor=actor,
+            event_type="member.priority_verified",
+            subject=member,
+            region=member.home_region,
+            new={"group": group, "note": status.note},
+            on_behalf_of=member,
+        )
     return status
 
 
@@ -386,8 +463,15 @@ def priority_group_revoke(*, actor: User, member: Member, group: str, reason: st
         deleted, _rows = PriorityStatus.objects.filter(member=member, group=group).delete()
         if not deleted:
             raise Conflict(_("The member is not in this priority group."), code="not_in_group")
-        audit_record(actor=actor, event_type="member.priority_revoked", subject=member, region=member.home_region,
-                     old={"group": group}, new={"reason": reason.strip()}, on_behalf_of=member)
+        audit_record(
+            actor=actor,
+            event_type="member.priority_revoked",
+            subject=member,
+            region=member.home_region,
+            old={"group": group},
+            new={"reason": reason.strip()},
+            on_behalf_of=member,
+        )
 
 
 def family_bond_propose(*, actor: User, member: Member, relative: Member, relation: str) -> FamilyBond:
@@ -395,7 +479,9 @@ def family_bond_propose(*, actor: User, member: Member, relative: Member, relati
     if relation not in Relation.values:
         raise ValidationFailed.field("relation", _("Unknown relation."))
     if member.pk == relative.pk:
-        raise ValidationFailed.field("relative", _("A member cannot be bound to themselves."), code="bond_self")
+        raise ValidationFailed.field(
+            "relative", _("A member cannot be bound to themselves."), code="bond_self"
+        )
     if actor.member_id not in (member.pk, relative.pk):
         access_member_check(actor, member, Perm.PEOPLE_MANAGE)
     if not relative.is_active or not member.is_active:
@@ -404,31 +490,47 @@ def family_bond_propose(*, actor: User, member: Member, relative: Member, relati
         pair = Q(member=member, relative=relative) | Q(member=relative, relative=member)
         if FamilyBond.objects.select_for_update().filter(pair).exclude(status=BondStatus.REJECTED).exists():
             raise Conflict(_("These two members are already bound or a bond is waiting."), code="bond_exists")
-        bond = FamilyBond.objects.create(member=member, relative=relative, relation=relation, proposed_by=actor)
-        audit_record(actor=actor, event_type="bond.proposed", subject=bond, region=member.home_region,
-                     new={"member": member.pk, "relative": relative.pk, "relation": relation},
-                     on_behalf_of=member if actor.member_id != member.pk else None)
+        bond = FamilyBond.objects.create(
+            member=member, relative=relative, relation=relation, proposed_by=actor
+        )
+        audit_record(
+            actor=actor,
+            event_type="bond.proposed",
+            subject=bond,
+            region=member.home_region,
+            new={"member": member.pk, "relative": relative.pk, "relation": relation},
+            on_behalf_of=member if actor.member_id != member.pk else None,
+        )
     return bond
 
 
 def family_bond_decide(*, actor: User, bond: FamilyBond, approve: bool, reason: str = "") -> FamilyBond:
     """Staff of either member's community verify or reject a proposed bond."""
-    if not (access_has(actor, Perm.PEOPLE_VERIFY, bond.member.home_region)
-            or access_has(actor, Perm.PEOPLE_VERIFY, bond.relative.home_region)):
+    if not (
+        access_has(actor, Perm.PEOPLE_VERIFY, bond.member.home_region)
+        or access_has(actor, Perm.PEOPLE_VERIFY, bond.relative.home_region)
+    ):
         raise PermissionDenied(_("This is outside the regions you may act on."))
     if not approve and not reason.strip():
         raise ValidationFailed.field("reason", _("Say why the bond is rejected."))
     with transaction.atomic():
         updated = FamilyBond.objects.filter(pk=bond.pk, status=BondStatus.PROPOSED).update(
             status=BondStatus.VERIFIED if approve else BondStatus.REJECTED,
-            decided_by=actor, decided_at=timezone.now(), reason=reason.strip()[:200],
+            decided_by=actor,
+            decided_at=timezone.now(),
+            reason=reason.strip()[:200],
         )
         if not updated:
             raise Conflict(_("This bond was already decided."), code="bond_decided")
         bond.refresh_from_db()
-        audit_record(actor=actor, event_type="bond.verified" if approve else "bond.rejected", subject=bond,
-                     region=bond.member.home_region, old={"status": BondStatus.PROPOSED},
-                     new={"status": bond.status, "reason": bond.reason})
+        audit_record(
+            actor=actor,
+            event_type="bond.verified" if approve else "bond.rejected",
+            subject=bond,
+            region=bond.member.home_region,
+            old={"status": BondStatus.PROPOSED},
+            new={"status": bond.status, "reason": bond.reason},
+        )
     return bond
 
 
@@ -464,9 +566,13 @@ def sign_in(*, identifier: str, password: str) -> User:
             if failures >= settings.SIGN_IN_MAX_FAILURES:
                 until = now + dt.timedelta(minutes=settings.SIGN_IN_LOCK_MINUTES)
                 User.objects.filter(pk=user.pk).update(failed_sign_ins=0, locked_until=until)
-                audit_record(actor=None, event_type="user.locked", subject=user,
-                             region=user.member.home_region if user.member else None,
-                             new={"until": until.isoformat(), "failures": failures})
+                audit_record(
+                    actor=None,
+                    event_type="user.locked",
+                    subject=user,
+                    region=user.member.home_region if user.member else None,
+                    new={"until": until.isoformat(), "failures": failures},
+                )
         if until is not None:
             raise AccountLocked(extra={"until": until.isoformat()})
         raise AuthenticationFailed()

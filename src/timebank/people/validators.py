@@ -60,12 +60,16 @@ def parse_id_number(raw: str, *, today: dt.date | None = None) -> IdNumber:
     """Check an 18-character resident ID number and derive the birth date and sex from it."""
     value = (raw or "").strip().upper()
     if len(value) != 18:
-        raise InvalidValue(_("A resident ID number has 18 characters, this one has %(n)d.") % {"n": len(value)})
+        raise InvalidValue(
+            _("A resident ID number has 18 characters, this one has %(n)d.") % {"n": len(value)}
+        )
     first17, last = value[:17], value[17]
     if not first17.isascii() or not first17.isdigit() or not (last.isdigit() or last == "X"):
         raise InvalidValue(_("A resident ID number is 17 digits followed by a digit or X."))
     if first17[:2] not in PROVINCE_PREFIXES:
-        raise InvalidValue(_("The first two digits “%(prefix)s” are not a province code.") % {"prefix": first17[:2]})
+        raise InvalidValue(
+            _("The first two digits “%(prefix)s” are not a province code.") % {"prefix": first17[:2]}
+        )
     try:
         birth = dt.date(int(first17[6:10]), int(first17[10:12]), int(first17[12:14]))
     except ValueError as exc:

@@ -15,7 +15,7 @@ class Level(models.TextChoices):
 
 
 LEVEL_ORDER: list[str] = [Level.PROVINCE, Level.CITY, Level.DISTRICT, Level.STREET, Level.COMMUNITY]
-CODE_LENGTH = {
+CODE_LENGTH: dict[str, int] = {
     Level.PROVINCE: 6,
     Level.CITY: 6,
     Level.DISTRICT: 6,
@@ -24,7 +24,42 @@ CODE_LENGTH = {
 }
 # The first two digits of every province-level division in GB/T 2260.
 PROVINCE_PREFIXES = frozenset(
-    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 61 62 63 64 65 71 81 82".split()
+    [
+        "11",
+        "12",
+        "13",
+        "14",
+        "15",
+        "21",
+        "22",
+        "23",
+        "31",
+        "32",
+        "33",
+        "34",
+        "35",
+        "36",
+        "37",
+        "41",
+        "42",
+        "43",
+        "44",
+        "45",
+        "46",
+        "50",
+        "51",
+        "52",
+        "53",
+        "54",
+        "61",
+        "62",
+        "63",
+        "64",
+        "65",
+        "71",
+        "81",
+        "82",
+    ]
 )
 
 
@@ -74,7 +109,9 @@ def code_problems(code: str, level: str, parent_code: str | None, parent_level: 
         if code[4:] == "00":
             problems.append(str(_("a district code does not end in 00")))
     elif code[-3:] == "000":
-        problems.append(str(_("the last three digits of a %(level)s code are not 000") % {"level": Level(level).label}))
+        problems.append(
+            str(_("the last three digits of a %(level)s code are not 000") % {"level": Level(level).label})
+        )
     if parent_code and not problems:
         prefix_len = {1: 2, 2: 4, 3: 6, 4: 9}[depth]
         if code[:prefix_len] != parent_code[:prefix_len]:

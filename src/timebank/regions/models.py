@@ -24,7 +24,9 @@ class Region(models.Model):
         verbose_name = _("region")
         verbose_name_plural = _("regions")
         ordering = ["path"]
-        indexes = [models.Index(fields=["path"], name="region_path_prefix", opclasses=["varchar_pattern_ops"])]
+        indexes = [
+            models.Index(fields=["path"], name="region_path_prefix", opclasses=["varchar_pattern_ops"])
+        ]
 
     def __str__(self) -> str:
         return self.display_name
@@ -85,10 +87,14 @@ class Policy(models.Model):
     cap_overflow = models.CharField(
         _("over the cap"), max_length=8, choices=CapOverflow.choices, default=CapOverflow.REFUSE
     )
-    daily_earning_cap_minutes = models.PositiveIntegerField(_("daily earning cap (minutes)"), null=True, blank=True)
+    daily_earning_cap_minutes = models.PositiveIntegerField(
+        _("daily earning cap (minutes)"), null=True, blank=True
+    )
     credit_line_minutes = models.PositiveIntegerField(_("credit line (minutes)"), default=0)
     rounding_minutes = models.PositiveSmallIntegerField(_("round service time to (minutes)"), default=1)
-    rounding_mode = models.CharField(_("rounding"), max_length=8, choices=Rounding.choices, default=Rounding.DOWN)
+    rounding_mode = models.CharField(
+        _("rounding"), max_length=8, choices=Rounding.choices, default=Rounding.DOWN
+    )
     star_thresholds_hours = models.JSONField(_("star-level thresholds (hours)"), default=list)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
@@ -102,7 +108,9 @@ class Policy(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["region", "version"], name="policy_region_version_unique"),
             models.CheckConstraint(condition=models.Q(minutes_per_coin__gt=0), name="policy_unit_positive"),
-            models.CheckConstraint(condition=models.Q(rounding_minutes__gt=0), name="policy_rounding_positive"),
+            models.CheckConstraint(
+                condition=models.Q(rounding_minutes__gt=0), name="policy_rounding_positive"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -127,7 +135,9 @@ class ServiceCategory(models.Model):
         ordering = ["policy", "position"]
         constraints = [
             models.UniqueConstraint(fields=["policy", "code"], name="category_policy_code_unique"),
-            models.CheckConstraint(condition=models.Q(coefficient_permille__gt=0), name="category_coefficient_positive"),
+            models.CheckConstraint(
+                condition=models.Q(coefficient_permille__gt=0), name="category_coefficient_positive"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -61,7 +61,9 @@ def region_create(
             path=(parent.path if parent else "") + code + "/",
             depth=level_depth(level),
         )
-        audit_record(actor=actor, event_type="region.created", subject=region, region=region, new={"name": name})
+        audit_record(
+            actor=actor, event_type="region.created", subject=region, region=region, new={"name": name}
+        )
     return region
 
 
@@ -81,7 +83,12 @@ def regions_import_csv(*, actor: User | None, text: str) -> ImportReport:
             fields={"file": [_("line 1: wrong header")]},
         )
     codes_in_file = [r[0].strip() for r in rows[1:] if r]
-    existing = {r.code: r for r in Region.objects.filter(code__in=codes_in_file + [r[4].strip() for r in rows[1:] if len(r) > 4])}
+    existing = {
+        r.code: r
+        for r in Region.objects.filter(
+            code__in=codes_in_file + [r[4].strip() for r in rows[1:] if len(r) > 4]
+        )
+    }
     planned: dict[str, tuple[str, str]] = {}  # code -> (level, parent_code) of rows accepted so far
     plan: list[tuple[str, str, str, str, str]] = []
     for lineno, row in enumerate(rows[1:], start=2):
@@ -107,7 +114,10 @@ def regions_import_csv(*, actor: User | None, text: str) -> ImportReport:
             elif parent_code in existing:
                 parent_level = existing[parent_code].level
             else:
-                problems.append(_("parent %(code)s is neither in the database nor earlier in the file") % {"code": parent_code})
+                problems.append(
+                    _("parent %(code)s is neither in the database nor earlier in the file")
+                    % {"code": parent_code}
+                )
         if level in LEVEL_ORDER:
             problems.extend(code_problems(code, level, parent_code or None, parent_level))
         current = existing.get(code)
@@ -123,7 +133,11 @@ def regions_import_csv(*, actor: User | None, text: str) -> ImportReport:
     if report.errors:
         raise RegionImportFailed(
             _("%(n)d line(s) are bad; nothing was imported.") % {"n": len({ln for ln, _m in report.errors})},
-            fields={"file": [_("line %(line)d: %(problem)s") % {"line": ln, "problem": p} for ln, p in report.errors]},
+            fields={
+                "file": [
+                    _("line %(line)d: %(problem)s") % {"line": ln, "problem": p} for ln, p in report.errors
+                ]
+            },
             extra={"lines": report.errors},
         )
     with transaction.atomic():
@@ -135,22 +149,38 @@ def regions_import_csv(*, actor: User | None, text: str) -> ImportReport:
                     old = {"name": current.name, "name_en": current.name_en}
                     current.name, current.name_en = name, name_en
                     current.save(update_fields=["name", "name_en"])
-                    audit_record(actor=actor, event_type="region.renamed", subject=current, region=current,
-                                 old=old, new={"name": name, "name_en": name_en})
+                    audit_record(
+                        actor=actor,
+                        event_type="region.renamed",
+                        subject=current,
+                        region=current,
+                        old=old,
+                        new={"name": name, "name_en": name_en},
+                    )
                     report.renamed += 1
                 else:
                     report.unchanged += 1
                 continue
             parent = by_code[parent_code] if parent_code else None
             by_code[code] = Region.objects.create(
-                code=code, name=name, name_en=name_en, level=level, parent=parent,
-                path=(parent.path if parent else "") + code + "/", depth=level_depth(level),
+                code=code,
+                name=name,
+                name_en=name_en,
+                level=level,
+                parent=parent,
+                path=(parent.path if parent else "") + code + "/",
+                depth=level_depth(level),
             )
             report.created += 1
         if report.created:
             root = min((by_code[c] for c, *_rest in plan), key=lambda r: r.depth)
-            audit_record(actor=actor, event_type="regions.imported", subject=root, region=root,
-                         new={"created": report.created, "renamed": report.renamed})
+            audit_record(
+                actor=actor,
+                event_type="regions.imported",
+                subject=root,
+                region=root,
+                new={"created": report.created, "renamed": report.renamed},
+            )
     return report
 
 
@@ -183,8 +213,11 @@ POLICY_FIELDS: dict[str, type] = {
     "star_thresholds_hours": list,
 }
 NULLABLE = {
-    "hardship_withdrawal_age", "transfer_recipient_min_age", "purchase_fen_per_coin",
-    "account_cap_minutes", "daily_earning_cap_minutes",
+    "hardship_withdrawal_age",
+    "transfer_recipient_min_age",
+    "purchase_fen_per_coin",
+    "account_cap_minutes",
+    "daily_earning_cap_minutes",
 }
 PRESETS = {
     "shanghai-2026": "Shanghai 2026",
@@ -194,7 +227,9 @@ PRESETS = {
 }
 
 
-def _check_rules(rules: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, list[str]]]:
+def _check_rules(
+    rules: Mapping[str, Any],
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, list[str]]]:
     from timebank.people.models import Relation
 
     errors: dict[str, list[str]] = {}
@@ -214,7 +249,7 @@ def _check_rules(rules: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[st
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             errors.setdefault(key, []).append(_("expected %(kind)s") % {"kind": kind.__name__})
             continue
-        if kind is int and value < 0:
+        if isinstance(value, int) and value < 0:
             errors.setdefault(key, []).append(_("must not be negative"))
             continue
         values[key] = value
@@ -223,17 +258,23 @@ def _check_rules(rules: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[st
     if values.get("rounding_minutes") == 0:
         errors.setdefault("rounding_minutes", []).append(_("must be positive"))
     if "cap_overflow" in values and values["cap_overflow"] not in CapOverflow.values:
-        errors.setdefault("cap_overflow", []).append(_("one of: %(v)s") % {"v": ", ".join(CapOverflow.values)})
+        errors.setdefault("cap_overflow", []).append(
+            _("one of: %(v)s") % {"v": ", ".join(CapOverflow.values)}
+        )
     if "rounding_mode" in values and values["rounding_mode"] not in Rounding.values:
         errors.setdefault("rounding_mode", []).append(_("one of: %(v)s") % {"v": ", ".join(Rounding.values)})
     for rel in values.get("transfer_relations", []):
         if rel not in Relation.values:
             errors.setdefault("transfer_relations", []).append(_("unknown relation “%(r)s”") % {"r": rel})
     stars = values.get("star_thresholds_hours", [])
-    if any(not isinstance(s, int) or isinstance(s, bool) or s <= 0 for s in stars) or stars != sorted(set(stars)):
+    if any(not isinstance(s, int) or isinstance(s, bool) or s <= 0 for s in stars) or stars != sorted(
+        set(stars)
+    ):
         errors.setdefault("star_thresholds_hours", []).append(_("positive whole hours, strictly increasing"))
     if values.get("money_purchase_allowed") and not values.get("purchase_fen_per_coin"):
-        errors.setdefault("purchase_fen_per_coin", []).append(_("required when buying time with money is allowed"))
+        errors.setdefault("purchase_fen_per_coin", []).append(
+            _("required when buying time with money is allowed")
+        )
     categories: list[dict[str, Any]] = []
     raw_categories = rules.get("categories", [])
     if not isinstance(raw_categories, list) or not raw_categories:
@@ -262,7 +303,14 @@ def _check_rules(rules: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[st
             problems.append(_("tier: a whole number from 1"))
         if not isinstance(coefficient, int) or isinstance(coefficient, bool) or coefficient <= 0:
             problems.append(_("coefficient_permille: a positive whole number (1000 = ×1.0)"))
-        unknown = set(cat) - {"code", "name", "name_en", "tier", "coefficient_permille", "requires_certification"}
+        unknown = set(cat) - {
+            "code",
+            "name",
+            "name_en",
+            "tier",
+            "coefficient_permille",
+            "requires_certification",
+        }
         if unknown:
             problems.append(_("unknown fields: %(f)s") % {"f": ", ".join(sorted(unknown))})
         if problems:
@@ -270,7 +318,10 @@ def _check_rules(rules: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[st
             continue
         categories.append(
             {
-                "code": code, "name": cat["name"].strip(), "name_en": cat["name_en"].strip(), "tier": tier,
+                "code": code,
+                "name": cat["name"].strip(),
+                "name_en": cat["name_en"].strip(),
+                "tier": tier,
                 "coefficient_permille": coefficient,
                 "requires_certification": str(cat.get("requires_certification") or ""),
                 "position": index,
@@ -290,18 +341,35 @@ def policy_create(
     if not isinstance(name, str) or not name.strip():
         errors.setdefault("name", []).append(_("A name is required."))
     if errors:
-        raise ValidationFailed(_("The policy has errors; nothing was saved."), fields=errors, code="policy_invalid")
+        raise ValidationFailed(
+            _("The policy has errors; nothing was saved."), fields=errors, code="policy_invalid"
+        )
     with transaction.atomic():
         Region.objects.select_for_update().filter(pk=region.pk).first()  # serialise version numbering
         version = (Policy.objects.filter(region=region).aggregate(v=Max("version"))["v"] or 0) + 1
         policy = Policy.objects.create(
-            region=region, version=version, name=str(name).strip(), preset=preset,
-            source=str(rules.get("source", "")), effective_from=effective_from, created_by=actor, **values,
+            region=region,
+            version=version,
+            name=str(name).strip(),
+            preset=preset,
+            source=str(rules.get("source", "")),
+            effective_from=effective_from,
+            created_by=actor,
+            **values,
         )
         ServiceCategory.objects.bulk_create(ServiceCategory(policy=policy, **c) for c in categories)
-        audit_record(actor=actor, event_type="policy.created", subject=policy, region=region,
-                     new={"version": version, "effective_from": effective_from.isoformat(), "preset": preset,
-                          **values})
+        audit_record(
+            actor=actor,
+            event_type="policy.created",
+            subject=policy,
+            region=region,
+            new={
+                "version": version,
+                "effective_from": effective_from.isoformat(),
+                "preset": preset,
+                **values,
+            },
+        )
     return policy
 
 
@@ -311,14 +379,20 @@ def policy_preset_rules(preset: str) -> dict[str, Any]:
             _("Unknown preset “%(p)s”; choose one of: %(all)s") % {"p": preset, "all": ", ".join(PRESETS)},
             code="preset_not_found",
         )
-    text = resources.files("timebank.regions").joinpath("presets", f"{preset}.json").read_text(encoding="utf-8")
+    text = (
+        resources.files("timebank.regions").joinpath("presets", f"{preset}.json").read_text(encoding="utf-8")
+    )
     data: dict[str, Any] = json.loads(text)
     return data
 
 
 def policy_load_preset(*, actor: User | None, preset: str, region: Region, effective_from: dt.date) -> Policy:
     return policy_create(
-        actor=actor, region=region, effective_from=effective_from, rules=policy_preset_rules(preset), preset=preset
+        actor=actor,
+        region=region,
+        effective_from=effective_from,
+        rules=policy_preset_rules(preset),
+        preset=preset,
     )
 
 
@@ -333,5 +407,3 @@ def policy_load_file(*, actor: User | None, text: str, region: Region, effective
             code="policy_invalid",
         ) from exc
     return policy_create(actor=actor, region=region, effective_from=effective_from, rules=rules)
-
-

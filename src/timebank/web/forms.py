@@ -32,22 +32,39 @@ class MemberForm(forms.Form):
     home_region = forms.ModelChoiceField(label=_("Home community"), queryset=Region.objects.none())
     mobile = forms.CharField(label=_("Mobile number"), required=False, max_length=20)
     id_number = forms.CharField(
-        label=_("Resident ID number"), required=False, max_length=18,
+        label=_("Resident ID number"),
+        required=False,
+        max_length=18,
         help_text=_("18 characters. Leave empty to keep the number on file."),
     )
-    birth_date = forms.DateField(label=_("Birth date"), required=False, help_text=_("Taken from the ID number if given."),
-                                 widget=forms.DateInput(attrs={"type": "date"}))
+    birth_date = forms.DateField(
+        label=_("Birth date"),
+        required=False,
+        help_text=_("Taken from the ID number if given."),
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
     sex = forms.ChoiceField(label=_("Sex"), required=False, choices=[("", "—"), *Sex.choices])
     address = forms.CharField(label=_("Address"), required=False, max_length=200)
     emergency_contact_name = forms.CharField(label=_("Emergency contact"), required=False, max_length=50)
-    emergency_contact_mobile = forms.CharField(label=_("Emergency contact's mobile"), required=False, max_length=20)
-    languages = forms.CharField(label=_("Languages"), required=False, max_length=400,
-                                help_text=_("Separated by commas, e.g. 普通话, 上海话"))
-    skills = forms.CharField(label=_("Skills"), required=False, max_length=400,
-                             help_text=_("Separated by commas"))
-    health_notes = forms.CharField(label=_("Health notes"), required=False, max_length=2000,
-                                   widget=forms.Textarea(attrs={"rows": 3}),
-                                   help_text=_("Sensitive: stored encrypted, every reading is logged."))
+    emergency_contact_mobile = forms.CharField(
+        label=_("Emergency contact's mobile"), required=False, max_length=20
+    )
+    languages = forms.CharField(
+        label=_("Languages"),
+        required=False,
+        max_length=400,
+        help_text=_("Separated by commas, e.g. 普通话, 上海话"),
+    )
+    skills = forms.CharField(
+        label=_("Skills"), required=False, max_length=400, help_text=_("Separated by commas")
+    )
+    health_notes = forms.CharField(
+        label=_("Health notes"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Sensitive: stored encrypted, every reading is logged."),
+    )
     is_volunteer = forms.BooleanField(label=_("Volunteer"), required=False)
     is_elder = forms.BooleanField(label=_("Elder (receives services)"), required=False)
 
@@ -66,11 +83,15 @@ class PriorityForm(forms.Form):
 
 
 class BondProposeForm(forms.Form):
-    relation = forms.ChoiceField(label=_("Relation"), choices=Relation.choices,
-                                 help_text=_("What the relative is to this member."))
+    relation = forms.ChoiceField(
+        label=_("Relation"), choices=Relation.choices, help_text=_("What the relative is to this member.")
+    )
     relative_name = forms.CharField(label=_("Relative's name"), max_length=50)
-    relative_mobile = forms.CharField(label=_("Relative's mobile number"), max_length=20,
-                                      help_text=_("The relative must be registered with this name and number."))
+    relative_mobile = forms.CharField(
+        label=_("Relative's mobile number"),
+        max_length=20,
+        help_text=_("The relative must be registered with this name and number."),
+    )
 
 
 class BondDecideForm(forms.Form):

@@ -1,4 +1,4 @@
-"""The staff console: people of the staff member's subtree, their verification, family bonds, the audit log."""
+"""The staff console: people of the staff member's subtree, verification, family bonds, the audit log."""
 
 from __future__ import annotations
 
@@ -54,10 +54,20 @@ def people_list(request: HttpRequest) -> HttpResponse:
     role = request.GET.get("role", "")
     members = people.members_visible(user, region=region, search=search, role=role)
     page = Paginator(members, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "web/console/people_list.html", {
-        "page": page, "communities": communities, "region": region, "search": search, "role": role,
-        "can_register": bool(access_paths(user, Perm.PEOPLE_MANAGE) is None or access_paths(user, Perm.PEOPLE_MANAGE)),
-    })
+    return render(
+        request,
+        "web/console/people_list.html",
+        {
+            "page": page,
+            "communities": communities,
+            "region": region,
+            "search": search,
+            "role": role,
+            "can_register": bool(
+                access_paths(user, Perm.PEOPLE_MANAGE) is None or access_paths(user, Perm.PEOPLE_MANAGE)
+            ),
+        },
+    )
 
 
 def _member_values(form: MemberForm, *, editing: bool) -> dict[str, Any]:
@@ -92,13 +102,29 @@ def person_edit(request: HttpRequest, member_id: int) -> HttpResponse:
     member = people.member_get(user, member_id)
     if not access_has(user, Perm.PEOPLE_MANAGE, member.home_region):
         raise PermissionDenied()
-    initial = {f: getattr(member, f) for f in (
-        "name", "home_region", "mobile", "birth_date", "sex", "address", "emergency_contact_name",
-        "emergency_contact_mobile", "is_volunteer", "is_elder")}
+    initial = {
+        f: getattr(member, f)
+        for f in (
+            "name",
+            "home_region",
+            "mobile",
+            "birth_date",
+            "sex",
+            "address",
+            "emergency_contact_name",
+            "emergency_contact_mobile",
+            "is_volunteer",
+            "is_elder",
+        )
+    }
     initial["languages"] = ", ".join(member.languages)
     initial["skills"] = ", ".join(member.skills)
-    form = MemberForm(request.POST or None, initial=initial, editing=True,
-                      communities=_communities(user, Perm.PEOPLE_MANAGE))
+    form = MemberForm(
+        request.POST or None,
+        initial=initial,
+        editing=True,
+        communities=_communities(user, Perm.PEOPLE_MANAGE),
+    )
     if request.method == "POST" and form.is_valid():
         changes = {k: v for k, v in _member_values(form, editing=True).items() if k in form.changed_data}
         try:
@@ -163,8 +189,9 @@ def person_priority(request: HttpRequest, member_id: int) -> HttpResponse:
     context = _person_context(user, member)
     if form.is_valid():
         try:
-            services.priority_group_verify(actor=user, member=member, group=form.cleaned_data["group"],
-                                           note=form.cleaned_data["note"])
+            services.priority_group_verify(
+                actor=user, member=member, group=form.cleaned_data["group"], note=form.cleaned_data["note"]
+            )
         except ApplicationError as exc:
             add_service_errors(form, exc)
         else:
@@ -185,8 +212,9 @@ def person_bond(request: HttpRequest, member_id: int) -> HttpResponse:
             relative = people.member_find_for_bond(
                 name=form.cleaned_data["relative_name"], mobile=form.cleaned_data["relative_mobile"]
             )
-            services.family_bond_propose(actor=user, member=member, relative=relative,
-                                         relation=form.cleaned_data["relation"])
+            services.family_bond_propose(
+                actor=user, member=member, relative=relative, relation=form.cleaned_data["relation"]
+            )
         except ApplicationError as exc:
             add_service_errors(form, exc)
         else:
@@ -206,14 +234,22 @@ def bonds_pending(request: HttpRequest) -> HttpResponse:
             bond = people.bond_get(user, int(request.POST.get("bond", "0") or 0))
             if not form.is_valid():
                 raise ApplicationError(_("Choose verify or reject."), code="decision_missing")
-            services.family_bond_decide(actor=user, bond=bond, approve=form.cleaned_data["decision"] == "approve",
-                                        reason=form.cleaned_data["reason"])
+            services.family_bond_decide(
+                actor=user,
+                bond=bond,
+                approve=form.cleaned_data["decision"] == "approve",
+                reason=form.cleaned_data["reason"],
+            )
         except (ApplicationError, ValueError) as exc:
             error = str(exc.message) if isinstance(exc, ApplicationError) else _("Unknown bond.")
         else:
             return redirect("web:bonds")
-    return render(request, "web/console/bonds.html", {"bonds": people.bonds_pending(user), "error": error},
-                  status=422 if error else 200)
+    return render(
+        request,
+        "web/console/bonds.html",
+        {"bonds": people.bonds_pending(user), "error": error},
+        status=422 if error else 200,
+    )
 
 
 @login_required
@@ -231,6 +267,8 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         if data["since"]:
             filters["since"] = dt.datetime.combine(data["since"], dt.time.min, tzinfo=tz)
         if data["until"]:
-            filters["until"] = dt.datetime.combine(data["until"] + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+            filters["until"] = dt.datetime.combine(
+                data["until"] + dt.timedelta(days=1), dt.time.min, tzinfo=tz
+            )
     page = Paginator(audit_events_visible(user, **filters), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "web/console/audit.html", {"page": page, "form": form})

@@ -19,7 +19,9 @@ TITLES: dict[int, object] = {
 
 def render_error(request: HttpRequest, status: int, message: str = "") -> HttpResponse:
     title = TITLES.get(status, TITLES[400])
-    return render(request, "web/error.html", {"status": status, "title": title, "message": message}, status=status)
+    return render(
+        request, "web/error.html", {"status": status, "title": title, "message": message}, status=status
+    )
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

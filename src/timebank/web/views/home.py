@@ -18,8 +18,12 @@ def home(request: HttpRequest) -> HttpResponse:
     if user.member is None:
         return render(request, "web/no_role.html", {"grants": people.user_grants(user)})
     member = user.member
-    return render(request, "web/me.html", {
-        "member": member,
-        "priority": people.member_priority_statuses(member),
-        "bonds": people.member_bonds(member),
-    })
+    return render(
+        request,
+        "web/me.html",
+        {
+            "member": member,
+            "priority": people.member_priority_statuses(member),
+            "bonds": people.member_bonds(member),
+        },
+    )

@@ -19,7 +19,9 @@ def _date(text: str) -> dt.date:
 
 
 class Command(TimebankCommand):
-    help = "Load and show jurisdiction policies (versioned rules attached to a region and inherited below it)."
+    help = (
+        "Load and show jurisdiction policies (versioned rules attached to a region and inherited below it)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
@@ -43,14 +45,19 @@ class Command(TimebankCommand):
             return
         region = selectors.region_get(options["region"])
         if action == "load-preset":
-            policy = services.policy_load_preset(actor=None, preset=options["preset"], region=region,
-                                                 effective_from=options["effective_from"])
+            policy = services.policy_load_preset(
+                actor=None, preset=options["preset"], region=region, effective_from=options["effective_from"]
+            )
         elif action == "load":
             path: Path = options["file"]
             if not path.is_file():
                 raise CommandError(f"{path}: no such file")
-            policy = services.policy_load_file(actor=None, text=path.read_text(encoding="utf-8"), region=region,
-                                               effective_from=options["effective_from"])
+            policy = services.policy_load_file(
+                actor=None,
+                text=path.read_text(encoding="utf-8"),
+                region=region,
+                effective_from=options["effective_from"],
+            )
         else:
             day = options["on"] or timezone.localdate()
             found = selectors.policy_in_force(region, day)
@@ -61,10 +68,13 @@ class Command(TimebankCommand):
         self.stdout.write(f"loaded {policy} for {region.code}")
 
     def _show(self, policy: Any) -> None:
-        self.stdout.write(f"{policy.name} — version {policy.version} of {policy.region.code}, from {policy.effective_from}")
+        self.stdout.write(
+            f"{policy.name} — version {policy.version} of {policy.region.code}, from {policy.effective_from}"
+        )
         for field in services.POLICY_FIELDS:
             self.stdout.write(f"  {field}: {getattr(policy, field)}")
         for cat in policy.categories.all():
             self.stdout.write(
-                f"  category {cat.code}: {cat.name} / {cat.name_en}, tier {cat.tier}, ×{cat.coefficient_permille / 1000:g}"
+                f"  category {cat.code}: {cat.name} / {cat.name_en}, "
+                f"tier {cat.tier}, ×{cat.coefficient_permille / 1000:g}"
             )

@@ -17,7 +17,9 @@ class Command(TimebankCommand):
         sub = parser.add_subparsers(dest="action", required=True)
         imp = sub.add_parser("import", help="Import a CSV file: code,name,name_en,level,parent_code")
         imp.add_argument("file", type=Path)
-        shipped = sub.add_parser("import-shipped", help="Import data shipped with TimeBank (shanghai, other-cities)")
+        shipped = sub.add_parser(
+            "import-shipped", help="Import data shipped with TimeBank (shanghai, other-cities)"
+        )
         shipped.add_argument("name", nargs="?", default="shanghai")
         show = sub.add_parser("list", help="List a node and its subtree")
         show.add_argument("code", nargs="?", default="")

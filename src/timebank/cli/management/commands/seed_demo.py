@@ -7,7 +7,7 @@ from timebank.demo.seed import Login, demo_is_seeded, seed_demo
 
 
 def format_logins(logins: list[Login]) -> str:
-    lines = ["Demo sign-ins (password for all: %s):" % logins[0].password]
+    lines = [f"Demo sign-ins (password for all: {logins[0].password}):"]
     lines += [f"  {login.username:<12} {login.role:<16} {login.scope}" for login in logins]
     return "\n".join(lines)
 
