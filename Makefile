@@ -38,7 +38,7 @@ lint: $(STAMP)
 	$(BIN)/mypy src
 
 messages: $(STAMP)
-	cd src/timebank && ../../$(BIN)/timebank makemessages -l zh_Hans -l en --no-obsolete --add-location file
+	cd src/timebank && ../../$(BIN)/timebank makemessages -l zh_Hans -l en --no-obsolete --add-location file --ignore 'tests/*' --ignore '*/tests/*' --ignore conftest.py
 	cd src/timebank && ../../$(BIN)/timebank compilemessages
 
 clean:

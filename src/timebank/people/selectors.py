@@ -123,3 +123,11 @@ def member_find_for_bond(*, name: str, mobile: str) -> Member:
             code="relative_not_found",
         )
     return member
+
+
+def grant_get(user: User, grant_id: int) -> StaffGrant:
+    """A live grant inside the user's granting scope; others are reported as not found."""
+    grant = grants_visible(user).filter(pk=grant_id).first()
+    if grant is None:
+        raise NotFound(code="grant_not_found")
+    return grant

@@ -6,7 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from timebank.common.errors import ApplicationError
-from timebank.people.models import PriorityGroup, Relation, Sex
+from timebank.people.models import PriorityGroup, Relation, Role, Sex
 from timebank.regions.models import Region
 
 
@@ -103,3 +103,25 @@ class AuditFilterForm(forms.Form):
     event_type = forms.CharField(label=_("Event"), required=False, max_length=64)
     since = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class RegionChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
+    """Regions indented by depth, with their code, so a long tree stays readable."""
+
+    def label_from_instance(self, obj: Region) -> str:
+        return f"{'　' * obj.depth}{obj.display_name} ({obj.code})"
+
+
+class StaffCreateForm(forms.Form):
+    username = forms.CharField(label=_("Username"), max_length=150)
+    name = forms.CharField(label=_("Name"), max_length=150)
+    mobile = forms.CharField(label=_("Mobile number"), required=False, max_length=20)
+    password = forms.CharField(label=_("Initial password"), widget=forms.PasswordInput, max_length=256)
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
+    region = RegionChoiceField(label=_("Region"), queryset=Region.objects.none())
+
+    def __init__(self, *args: Any, regions: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["region"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = regions

@@ -17,4 +17,6 @@ urlpatterns = [
     path("console/people/<int:member_id>/bonds/", console.person_bond, name="person-bond"),
     path("console/bonds/", console.bonds_pending, name="bonds"),
     path("console/audit/", console.audit_log, name="audit"),
+    path("console/staff/", console.staff_list, name="staff"),
+    path("console/staff/<int:grant_id>/revoke/", console.staff_revoke, name="staff-revoke"),
 ]

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -28,6 +29,7 @@ from timebank.web.forms import (
     BondProposeForm,
     MemberForm,
     PriorityForm,
+    StaffCreateForm,
     add_service_errors,
 )
 
@@ -272,3 +274,49 @@ def audit_log(request: HttpRequest) -> HttpResponse:
             )
     page = Paginator(audit_events_visible(user, **filters), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "web/console/audit.html", {"page": page, "form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def staff_list(request: HttpRequest) -> HttpResponse:
+    """Operators and platform admins create staff sign-ins and grant roles inside their subtree."""
+    user = _staff(request)
+    paths = access_paths(user, Perm.STAFF_GRANT)
+    if paths is not None and not paths:
+        raise PermissionDenied()
+    scope = Region.objects.filter(access_region_q(user, Perm.STAFF_GRANT, "path")).order_by("path")
+    form = StaffCreateForm(request.POST or None, regions=scope)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            with transaction.atomic():
+                created = services.staff_user_create(
+                    actor=user,
+                    username=data["username"],
+                    password=data["password"],
+                    name=data["name"],
+                    mobile=data["mobile"],
+                )
+                services.staff_grant_create(
+                    actor=user, user=created, role=data["role"], region=data["region"]
+                )
+        except ApplicationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return redirect("web:staff")
+    status = 422 if request.method == "POST" else 200
+    return render(
+        request,
+        "web/console/staff.html",
+        {"grants": people.grants_visible(user), "form": form},
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def staff_revoke(request: HttpRequest, grant_id: int) -> HttpResponse:
+    user = _staff(request)
+    grant = people.grant_get(user, grant_id)
+    services.staff_grant_revoke(actor=user, grant=grant)
+    return redirect("web:staff")
