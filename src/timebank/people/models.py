@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from timebank.common.kinship import INVERSE_RELATION, Relation
 from timebank.common.models import TimeStampedModel
 from timebank.regions.models import Region
 
@@ -64,6 +65,7 @@ class User(AbstractUser):
         Member, models.PROTECT, null=True, blank=True, related_name="user", verbose_name=_("member")
     )
     failed_sign_ins = models.PositiveSmallIntegerField(default=0, editable=False)
+    last_failed_sign_in = models.DateTimeField(null=True, blank=True, editable=False)
     locked_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
@@ -107,27 +109,6 @@ class PriorityStatus(models.Model):
     @property
     def is_verified(self) -> bool:
         return self.verified_at is not None
-
-
-class Relation(models.TextChoices):
-    SPOUSE = "spouse", _("Spouse")
-    PARENT = "parent", _("Parent")
-    CHILD = "child", _("Child")
-    GRANDPARENT = "grandparent", _("Grandparent")
-    GRANDCHILD = "grandchild", _("Grandchild")
-    SIBLING = "sibling", _("Sibling")
-    FRIEND = "friend", _("Friend")
-
-
-INVERSE_RELATION: dict[str, str] = {
-    Relation.SPOUSE: Relation.SPOUSE,
-    Relation.PARENT: Relation.CHILD,
-    Relation.CHILD: Relation.PARENT,
-    Relation.GRANDPARENT: Relation.GRANDCHILD,
-    Relation.GRANDCHILD: Relation.GRANDPARENT,
-    Relation.SIBLING: Relation.SIBLING,
-    Relation.FRIEND: Relation.FRIEND,
-}
 
 
 class BondStatus(models.TextChoices):
@@ -204,3 +185,18 @@ class StaffGrant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · {self.get_role_display()} @ {self.region}"
+
+
+__all__ = [
+    "INVERSE_RELATION",
+    "BondStatus",
+    "FamilyBond",
+    "Member",
+    "PriorityGroup",
+    "PriorityStatus",
+    "Relation",
+    "Role",
+    "Sex",
+    "StaffGrant",
+    "User",
+]

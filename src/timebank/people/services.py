@@ -78,6 +78,8 @@ def _clean_member(data: Mapping[str, Any], *, member: Member | None) -> dict[str
     """Check every given field; raise one ValidationFailed naming each bad field and why."""
     errors: dict[str, list[str]] = {}
     out: dict[str, Any] = {}
+    if member is None and "home_region" not in data:
+        errors["home_region"] = [_("Choose a community.")]
     unknown = set(data) - MEMBER_FIELDS
     for name in sorted(unknown):
         errors[name] = [_("Unknown field.")]
@@ -173,6 +175,12 @@ def _clean_member(data: Mapping[str, Any], *, member: Member | None) -> dict[str
                 # The ID number decides birth date and sex.
                 out.pop("birth_date", None)
                 out.pop("sex", None)
+    if member is not None and member.id_number_cipher and "id_number" not in out:
+        # Birth date and sex come from the ID number on file; an edit may not contradict it.
+        if out.get("birth_date") is not None and out["birth_date"] != member.birth_date:
+            errors.setdefault("birth_date", []).append(_("The birth date differs from the ID number's."))
+        if out.get("sex") and out["sex"] != member.sex:
+            errors.setdefault("sex", []).append(_("The sex differs from the ID number's."))
     if errors:
         raise ValidationFailed(fields=errors)
     return out
@@ -202,6 +210,11 @@ def _apply(member: Member, values: Mapping[str, Any]) -> tuple[dict[str, Any], d
             if changed:
                 member.health_notes_cipher = encrypt_text(value) if value else ""
                 old["health_notes"], new["health_notes"] = "…", ("…" if value else "")
+        elif field == "home_region":
+            if member.home_region_id != value.pk:
+                old[field] = member.home_region.code if member.home_region_id else None
+                new[field] = value.code
+                member.home_region = value
         else:
             before = getattr(member, field)
             if before != value:
@@ -219,11 +232,9 @@ def _apply(member: Member, values: Mapping[str, Any]) -> tuple[dict[str, Any], d
 def member_register(*, actor: User, **data: Any) -> Member:
     """Staff register a member (who may never have a phone). ``home_region`` must be in their scope."""
     data.setdefault("name", "")
-    if "home_region" not in data:
-        raise ValidationFailed.field("home_region", _("Choose a community."))
     values = _clean_member(data, member=None)
     access_check(actor, Perm.PEOPLE_MANAGE, values["home_region"])
-    member = Member(home_region=values["home_region"], name=values["name"])
+    member = Member()
     _old, new = _apply(member, values)
     try:
         with transaction.atomic():
@@ -257,6 +268,8 @@ def member_update(*, actor: User, member: Member, changes: Mapping[str, Any]) ->
         old, new = _apply(locked, values)
         if not new:
             return locked
+        if "mobile" in new:
+            _follow_mobile(locked, old_mobile=old["mobile"], new_mobile=new["mobile"])
         locked.save()
         audit_record(
             actor=actor,
@@ -268,6 +281,16 @@ def member_update(*, actor: User, member: Member, changes: Mapping[str, Any]) ->
             on_behalf_of=None if is_self else locked,
         )
     return locked
+
+
+def _follow_mobile(member: Member, *, old_mobile: str, new_mobile: str) -> None:
+    """A member who signs in by mobile number keeps doing so after changing it."""
+    user = User.objects.filter(member=member).first()
+    if user is None or (user.mobile or "") != old_mobile:
+        return
+    if new_mobile and User.objects.filter(mobile=new_mobile).exclude(pk=user.pk).exists():
+        raise ValidationFailed.field("mobile", _("This mobile number already signs in to another account."))
+    User.objects.filter(pk=user.pk).update(mobile=new_mobile or None)
 
 
 def member_id_number_reveal(*, actor: User, member: Member) -> str:
@@ -302,6 +325,10 @@ def _clean_credentials(
         errors["username"] = [_("A username is required.")]
     elif len(username) > 150 or not all(c.isalnum() or c in "@.+-_" for c in username):
         errors["username"] = [_("Letters, digits and @ . + - _ only, at most 150.")]
+    elif username.isdigit():
+        errors["username"] = [
+            _("A username needs at least one letter, so it is never mistaken for a mobile number.")
+        ]
     elif User.objects.filter(username__iexact=username).exists():
         errors["username"] = [_("This username is taken.")]
     normalized_mobile = None
@@ -387,9 +414,9 @@ GRANTABLE_BY_OPERATOR = frozenset(
 def staff_grant_create(*, actor: User, user: User, role: str, region: Region) -> StaffGrant:
     if role not in Role.values:
         raise ValidationFailed.field("role", _("Unknown role."))
-    access_check(actor, Perm.STAFF_GRANT, region)
-    if role not in GRANTABLE_BY_OPERATOR and access_paths(actor, Perm.POLICIES_MANAGE) is not None:
-        raise PermissionDenied(_("Only a platform administrator can grant this role."))
+    _check_may_grant(actor, role, region)
+    if user.pk == actor.pk and not actor.is_superuser:
+        raise PermissionDenied(_("Nobody may grant a role to themselves."), code="self_grant")
     with transaction.atomic():
         if StaffGrant.objects.filter(user=user, role=role, region=region, revoked_at__isnull=True).exists():
             raise Conflict(_("This person already has this role here."), code="grant_exists")
@@ -405,8 +432,15 @@ def staff_grant_create(*, actor: User, user: User, role: str, region: Region) ->
     return grant
 
 
+def _check_may_grant(actor: User, role: str, region: Region) -> None:
+    """Operators grant and revoke the roles below them inside their subtree; platform admins, any role."""
+    access_check(actor, Perm.STAFF_GRANT, region)
+    if role not in GRANTABLE_BY_OPERATOR and access_paths(actor, Perm.POLICIES_MANAGE) is not None:
+        raise PermissionDenied(_("Only a platform administrator can grant or revoke this role."))
+
+
 def staff_grant_revoke(*, actor: User, grant: StaffGrant) -> StaffGrant:
-    access_check(actor, Perm.STAFF_GRANT, grant.region)
+    _check_may_grant(actor, grant.role, grant.region)
     with transaction.atomic():
         updated = StaffGrant.objects.filter(pk=grant.pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now(), revoked_by=actor
@@ -493,15 +527,39 @@ def family_bond_propose(*, actor: User, member: Member, relative: Member, relati
         bond = FamilyBond.objects.create(
             member=member, relative=relative, relation=relation, proposed_by=actor
         )
-        audit_record(
-            actor=actor,
-            event_type="bond.proposed",
-            subject=bond,
-            region=member.home_region,
+        _audit_bond(
+            actor,
+            "bond.proposed",
+            bond,
             new={"member": member.pk, "relative": relative.pk, "relation": relation},
             on_behalf_of=member if actor.member_id != member.pk else None,
         )
     return bond
+
+
+def _audit_bond(
+    actor: User,
+    event_type: str,
+    bond: FamilyBond,
+    *,
+    old: dict[str, Any] | None = None,
+    new: dict[str, Any] | None = None,
+    on_behalf_of: Member | None = None,
+) -> None:
+    """A bond joins two members who may live in different places: staff of both see it in their log."""
+    regions = [bond.member.home_region]
+    if bond.relative.home_region_id != bond.member.home_region_id:
+        regions.append(bond.relative.home_region)
+    for region in regions:
+        audit_record(
+            actor=actor,
+            event_type=event_type,
+            subject=bond,
+            region=region,
+            old=old,
+            new=new,
+            on_behalf_of=on_behalf_of,
+        )
 
 
 def family_bond_decide(*, actor: User, bond: FamilyBond, approve: bool, reason: str = "") -> FamilyBond:
@@ -513,21 +571,22 @@ def family_bond_decide(*, actor: User, bond: FamilyBond, approve: bool, reason: 
         raise PermissionDenied(_("This is outside the regions you may act on."))
     if not approve and not reason.strip():
         raise ValidationFailed.field("reason", _("Say why the bond is rejected."))
+    if len(reason.strip()) > 200:
+        raise ValidationFailed.field("reason", _("At most %(n)d characters.") % {"n": 200})
     with transaction.atomic():
         updated = FamilyBond.objects.filter(pk=bond.pk, status=BondStatus.PROPOSED).update(
             status=BondStatus.VERIFIED if approve else BondStatus.REJECTED,
             decided_by=actor,
             decided_at=timezone.now(),
-            reason=reason.strip()[:200],
+            reason=reason.strip(),
         )
         if not updated:
             raise Conflict(_("This bond was already decided."), code="bond_decided")
         bond.refresh_from_db()
-        audit_record(
-            actor=actor,
-            event_type="bond.verified" if approve else "bond.rejected",
-            subject=bond,
-            region=bond.member.home_region,
+        _audit_bond(
+            actor,
+            "bond.verified" if approve else "bond.rejected",
+            bond,
             old={"status": BondStatus.PROPOSED},
             new={"status": bond.status, "reason": bond.reason},
         )
@@ -538,14 +597,11 @@ def _find_user(identifier: str) -> User | None:
     ident = identifier.strip()
     if not ident:
         return None
-    user = User.objects.filter(username__iexact=ident).select_related("member").first()
-    if user is None:
-        try:
-            mobile = normalize_mobile(ident)
-        except InvalidValue:
-            return None
-        user = User.objects.filter(mobile=mobile).select_related("member").first()
-    return user
+    try:
+        mobile = normalize_mobile(ident)
+    except InvalidValue:
+        return User.objects.filter(username__iexact=ident).select_related("member").first()
+    return User.objects.filter(mobile=mobile).select_related("member").first()
 
 
 def sign_in(*, identifier: str, password: str) -> User:
@@ -560,8 +616,13 @@ def sign_in(*, identifier: str, password: str) -> User:
         raise AccountLocked(extra={"until": user.locked_until.isoformat()})
     if not user.check_password(password) or not user.is_active:
         until = None
+        window_start = now - dt.timedelta(minutes=settings.SIGN_IN_LOCK_MINUTES)
         with transaction.atomic():
-            User.objects.filter(pk=user.pk).update(failed_sign_ins=F("failed_sign_ins") + 1)
+            if user.last_failed_sign_in is not None and user.last_failed_sign_in < window_start:
+                User.objects.filter(pk=user.pk).update(failed_sign_ins=0)  # old failures are forgiven
+            User.objects.filter(pk=user.pk).update(
+                failed_sign_ins=F("failed_sign_ins") + 1, last_failed_sign_in=now
+            )
             failures = User.objects.values_list("failed_sign_ins", flat=True).get(pk=user.pk)
             if failures >= settings.SIGN_IN_MAX_FAILURES:
                 until = now + dt.timedelta(minutes=settings.SIGN_IN_LOCK_MINUTES)

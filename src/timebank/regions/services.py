@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
 
 from timebank.audit.services import audit_record
 from timebank.common.errors import NotFound, ValidationFailed
+from timebank.common.kinship import Relation
 from timebank.regions.codes import LEVEL_ORDER, code_problems, level_depth
 from timebank.regions.models import CapOverflow, Policy, Region, Rounding, ServiceCategory
 
@@ -38,6 +39,30 @@ class RegionImportFailed(ValidationFailed):
     code = "region_import_failed"
 
 
+def _max_length(model: type[models.Model], name: str) -> int:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.CharField) and field.max_length is not None
+    return field.max_length
+
+
+NAME_MAX = _max_length(Region, "name")
+NAME_EN_MAX = _max_length(Region, "name_en")
+
+
+def _name_problems(name: str, name_en: str) -> list[tuple[str, str]]:
+    """(field, problem) for each way the names cannot be stored."""
+    problems = []
+    if not name:
+        problems.append(("name", _("the name is empty")))
+    elif len(name) > NAME_MAX:
+        problems.append(("name", _("the name has more than %(n)d characters") % {"n": NAME_MAX}))
+    if len(name_en) > NAME_EN_MAX:
+        problems.append(
+            ("name_en", _("the English name has more than %(n)d characters") % {"n": NAME_EN_MAX})
+        )
+    return problems
+
+
 def region_create(
     *, actor: User | None, code: str, name: str, level: str, parent: Region | None, name_en: str = ""
 ) -> Region:
@@ -45,8 +70,8 @@ def region_create(
     fields: dict[str, list[str]] = {}
     if problems:
         fields["code"] = problems
-    if not name.strip():
-        fields["name"] = [_("A name is required.")]
+    for field_name, problem in _name_problems(name.strip(), name_en.strip()):
+        fields.setdefault(field_name, []).append(problem)
     if Region.objects.filter(code=code).exists():
         fields.setdefault("code", []).append(_("Region %(code)s already exists.") % {"code": code})
     if fields:
@@ -76,7 +101,13 @@ def regions_import_csv(*, actor: User | None, text: str) -> ImportReport:
     """
     report = ImportReport()
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-    rows = list(reader)
+    rows: list[list[str]] = []
+    first_lines: list[int] = []  # the file line each record starts on (a quoted cell may span lines)
+    next_line = 1
+    for record in reader:
+        rows.append(record)
+        first_lines.append(next_line)
+        next_line = reader.line_num + 1
     if not rows or [c.strip() for c in rows[0]] != CSV_COLUMNS:
         raise RegionImportFailed(
             _("The first line must be the header: %(header)s") % {"header": ",".join(CSV_COLUMNS)},
@@ -91,7 +122,7 @@ def regions_import_csv(*, actor: User | None, text: str) -> ImportReport:
     }
     planned: dict[str, tuple[str, str]] = {}  # code -> (level, parent_code) of rows accepted so far
     plan: list[tuple[str, str, str, str, str]] = []
-    for lineno, row in enumerate(rows[1:], start=2):
+    for lineno, row in zip(first_lines[1:], rows[1:], strict=True):
         if not any(cell.strip() for cell in row):
             continue
         if len(row) != len(CSV_COLUMNS):
@@ -103,8 +134,7 @@ def regions_import_csv(*, actor: User | None, text: str) -> ImportReport:
         problems: list[str] = []
         if level not in LEVEL_ORDER:
             problems.append(_("unknown level “%(level)s”") % {"level": level})
-        if not name:
-            problems.append(_("the name is empty"))
+        problems.extend(problem for _field, problem in _name_problems(name, name_en))
         if code in planned:
             problems.append(_("code %(code)s appears twice in the file") % {"code": code})
         parent_level: str | None = None
@@ -184,7 +214,20 @@ def regions_import_csv(*, actor: User | None, text: str) -> ImportReport:
     return report
 
 
+def regions_shipped() -> list[str]:
+    """Names of the region files shipped with TimeBank."""
+    data = resources.files("timebank.regions").joinpath("data")
+    return sorted(item.name.removesuffix(".csv") for item in data.iterdir() if item.name.endswith(".csv"))
+
+
 def regions_import_shipped(*, actor: User | None, name: str = "shanghai") -> ImportReport:
+    shipped = regions_shipped()
+    if name not in shipped:
+        raise NotFound(
+            _("No shipped region data called “%(name)s”; there is: %(all)s")
+            % {"name": name, "all": ", ".join(shipped)},
+            code="regions_data_not_found",
+        )
     text = resources.files("timebank.regions").joinpath("data", f"{name}.csv").read_text(encoding="utf-8")
     return regions_import_csv(actor=actor, text=text)
 
@@ -219,6 +262,23 @@ NULLABLE = {
     "account_cap_minutes",
     "daily_earning_cap_minutes",
 }
+# What the columns can hold, and what is plausible: refused with a field error rather than by the database.
+INT_MAX = 2_000_000_000
+AGE_MAX = 150
+INT_LIMITS = {
+    "min_volunteer_age": AGE_MAX,
+    "withdrawal_age": AGE_MAX,
+    "hardship_withdrawal_age": AGE_MAX,
+    "transfer_recipient_min_age": AGE_MAX,
+    "rounding_minutes": 24 * 60,
+}
+TIER_MAX = 9
+COEFFICIENT_MAX = 100_000
+POLICY_NAME_MAX = _max_length(Policy, "name")
+SOURCE_MAX = 10_000
+CATEGORY_TEXT_MAX = {
+    name: _max_length(ServiceCategory, name) for name in ("code", "name", "name_en", "requires_certification")
+}
 PRESETS = {
     "shanghai-2026": "Shanghai 2026",
     "nanjing-2019": "Nanjing 2019",
@@ -227,11 +287,21 @@ PRESETS = {
 }
 
 
+def _too_long(field: str) -> str:
+    return _("%(field)s: at most %(n)d characters") % {"field": field, "n": CATEGORY_TEXT_MAX[field]}
+
+
+def _is_short_code(value: object, limit: int) -> bool:
+    return (
+        isinstance(value, str)
+        and len(value) <= limit
+        and all(c.isascii() and (c.isalnum() or c in "-_") for c in value)
+    )
+
+
 def _check_rules(
     rules: Mapping[str, Any],
 ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, list[str]]]:
-    from timebank.people.models import Relation
-
     errors: dict[str, list[str]] = {}
     known = set(POLICY_FIELDS) | {"name", "source", "categories"}
     for key in rules:
@@ -252,6 +322,10 @@ def _check_rules(
         if isinstance(value, int) and value < 0:
             errors.setdefault(key, []).append(_("must not be negative"))
             continue
+        limit = INT_LIMITS.get(key, INT_MAX)
+        if isinstance(value, int) and value > limit:
+            errors.setdefault(key, []).append(_("at most %(n)d") % {"n": limit})
+            continue
         values[key] = value
     if values.get("minutes_per_coin") == 0:
         errors.setdefault("minutes_per_coin", []).append(_("must be positive"))
@@ -263,9 +337,17 @@ def _check_rules(
         )
     if "rounding_mode" in values and values["rounding_mode"] not in Rounding.values:
         errors.setdefault("rounding_mode", []).append(_("one of: %(v)s") % {"v": ", ".join(Rounding.values)})
-    for rel in values.get("transfer_relations", []):
+    relations = values.get("transfer_relations", [])
+    for rel in relations:
         if rel not in Relation.values:
             errors.setdefault("transfer_relations", []).append(_("unknown relation “%(r)s”") % {"r": rel})
+    if len(set(map(str, relations))) != len(relations):
+        errors.setdefault("transfer_relations", []).append(_("a relation is listed twice"))
+    hardship, holders = values.get("hardship_withdrawal_age"), values.get("withdrawal_age")
+    if hardship is not None and holders is not None and hardship > holders:
+        errors.setdefault("hardship_withdrawal_age", []).append(
+            _("cannot be above the withdrawal age for holders (%(n)d)") % {"n": holders}
+        )
     stars = values.get("star_thresholds_hours", [])
     if any(not isinstance(s, int) or isinstance(s, bool) or s <= 0 for s in stars) or stars != sorted(
         set(stars)
@@ -288,8 +370,10 @@ def _check_rules(
             continue
         problems = []
         code = cat.get("code")
-        if not isinstance(code, str) or not code or not all(c.isalnum() or c in "-_" for c in code):
+        if not isinstance(code, str) or not code or not _is_short_code(code, len(code)):
             problems.append(_("code: letters, digits, - and _"))
+        elif len(code) > CATEGORY_TEXT_MAX["code"]:
+            problems.append(_too_long("code"))
         elif code in seen:
             problems.append(_("code %(code)s appears twice") % {"code": code})
         else:
@@ -297,12 +381,24 @@ def _check_rules(
         for text_field in ("name", "name_en"):
             if not isinstance(cat.get(text_field), str) or not cat[text_field].strip():
                 problems.append(_("%(field)s: required text") % {"field": text_field})
+            elif len(cat[text_field].strip()) > CATEGORY_TEXT_MAX[text_field]:
+                problems.append(_too_long(text_field))
+        certification = cat.get("requires_certification") or ""
+        if not _is_short_code(certification, CATEGORY_TEXT_MAX["requires_certification"]):
+            problems.append(_("requires_certification: a short code of letters, digits, - and _"))
         tier = cat.get("tier", 1)
         coefficient = cat.get("coefficient_permille", 1000)
-        if not isinstance(tier, int) or isinstance(tier, bool) or tier < 1:
-            problems.append(_("tier: a whole number from 1"))
-        if not isinstance(coefficient, int) or isinstance(coefficient, bool) or coefficient <= 0:
-            problems.append(_("coefficient_permille: a positive whole number (1000 = ×1.0)"))
+        if not isinstance(tier, int) or isinstance(tier, bool) or not 1 <= tier <= TIER_MAX:
+            problems.append(_("tier: a whole number from 1 to %(n)d") % {"n": TIER_MAX})
+        if (
+            not isinstance(coefficient, int)
+            or isinstance(coefficient, bool)
+            or not 0 < coefficient <= COEFFICIENT_MAX
+        ):
+            problems.append(
+                _("coefficient_permille: a whole number from 1 to %(n)d (1000 = ×1.0)")
+                % {"n": COEFFICIENT_MAX}
+            )
         unknown = set(cat) - {
             "code",
             "name",
@@ -323,7 +419,7 @@ def _check_rules(
                 "name_en": cat["name_en"].strip(),
                 "tier": tier,
                 "coefficient_permille": coefficient,
-                "requires_certification": str(cat.get("requires_certification") or ""),
+                "requires_certification": certification,
                 "position": index,
             }
         )
@@ -335,11 +431,20 @@ def policy_create(
 ) -> Policy:
     """Add a policy version to ``region``. Every bad field is reported at once; nothing is half-written."""
     if not isinstance(rules, Mapping):
-        raise ValidationFailed(_("A policy is a JSON object."), fields={"policy": [_("expected an object")]})
+        raise ValidationFailed(
+            _("A policy is a JSON object."),
+            fields={"policy": [_("expected an object")]},
+            code="policy_invalid",
+        )
     values, categories, errors = _check_rules(rules)
     name = rules.get("name")
     if not isinstance(name, str) or not name.strip():
         errors.setdefault("name", []).append(_("A name is required."))
+    elif len(name.strip()) > POLICY_NAME_MAX:
+        errors.setdefault("name", []).append(_("At most %(n)d characters.") % {"n": POLICY_NAME_MAX})
+    source = rules.get("source", "")
+    if not isinstance(source, str) or len(source) > SOURCE_MAX:
+        errors.setdefault("source", []).append(_("Text of at most %(n)d characters.") % {"n": SOURCE_MAX})
     if errors:
         raise ValidationFailed(
             _("The policy has errors; nothing was saved."), fields=errors, code="policy_invalid"

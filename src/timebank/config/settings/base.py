@@ -92,7 +92,8 @@ LOGIN_URL = "web:sign-in"
 LOGIN_REDIRECT_URL = "web:home"
 LOGOUT_REDIRECT_URL = "web:sign-in"
 
-# Sign-in lockout: this many failures within the window locks the account for the lock period.
+# Sign-in lockout: this many failures, each within SIGN_IN_LOCK_MINUTES of the last, lock the account
+# for SIGN_IN_LOCK_MINUTES.
 SIGN_IN_MAX_FAILURES = env_int("TIMEBANK_SIGN_IN_MAX_FAILURES", 5)
 SIGN_IN_LOCK_MINUTES = env_int("TIMEBANK_SIGN_IN_LOCK_MINUTES", 15)
 

@@ -10,3 +10,7 @@ FIELD_ENCRYPTION_KEYS = ["l1tkc2Bqj5P7e1y4lW0KXoJ3o3m0OQ2a1b5m6Vv9pY0="]
 FIELD_HASH_KEY = "test-hash-key-0123456789"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = ["*"]
+
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):  # noqa: F405
+    # Let transactional tests empty append-only tables between tests (see audit/migrations/0003).
+    DATABASES["default"]["OPTIONS"]["options"] = "-c timebank.allow_truncate=on"  # noqa: F405

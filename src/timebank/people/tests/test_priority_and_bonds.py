@@ -142,7 +142,12 @@ def test_a_member_may_propose_a_bond_themselves_even_to_another_community(
 
     # then
     assert bond.proposed_by == user
-    assert AuditEvent.objects.get(event_type="bond.proposed").on_behalf_of is None
+    events = AuditEvent.objects.filter(event_type="bond.proposed")
+    # one event in each member's region, so the staff of both communities see it
+    assert sorted(e.region_path for e in events) == sorted(
+        [elder.home_region.path, jinyang_elder.home_region.path]
+    )
+    assert all(e.on_behalf_of is None for e in events)
 
 
 def test_the_relative_may_propose_the_bond_too(yandang_staff, elder, daughter):

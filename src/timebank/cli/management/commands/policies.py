@@ -54,7 +54,7 @@ class Command(TimebankCommand):
                 raise CommandError(f"{path}: no such file")
             policy = services.policy_load_file(
                 actor=None,
-                text=path.read_text(encoding="utf-8"),
+                text=path.read_text(encoding="utf-8-sig"),
                 region=region,
                 effective_from=options["effective_from"],
             )
