@@ -1,0 +1,127 @@
+"""The demo community: loaded through the real services, safe to load twice, and every printed login works."""
+
+from __future__ import annotations
+
+import re
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from timebank.audit.models import AuditEvent
+from timebank.demo.seed import DEMO_PASSWORD, JINYANG, YANDANG, seed_demo
+from timebank.people.models import FamilyBond, Member, PriorityStatus, StaffGrant, User
+from timebank.regions.models import Policy, Region
+
+pytestmark = pytest.mark.django_db
+
+
+def _everything() -> dict[str, int]:
+    return {
+        model.__name__: model.objects.count()
+        for model in (Region, Policy, User, StaffGrant, Member, PriorityStatus, FamilyBond, AuditEvent)
+    }
+
+
+def _person_links(page: str) -> set[str]:
+    return set(re.findall(r'<a href="/console/people/\d+/">([^<]+)</a>', page))
+
+
+def test_seeding_creates_the_demo_communities():
+    # given an empty database
+    # when the demo is seeded
+    logins = seed_demo()
+    # then both communities exist with their people, and the staff and members who sign in
+    assert Region.objects.get(code=YANDANG).name == "雁荡居委会"
+    assert Region.objects.get(code=JINYANG).name == "晋阳居委会"
+    assert Member.objects.filter(home_region__code=YANDANG).count() == 18
+    assert Member.objects.filter(home_region__code=JINYANG).count() == 5
+    assert {login.username for login in logins} >= {"admin", "station", "community", "volunteer", "elder"}
+    assert all(User.objects.filter(username=login.username).exists() for login in logins)
+    assert AuditEvent.objects.filter(event_type="member.registered").count() == 23
+
+
+def test_seeding_twice_creates_nothing_new():
+    # given a seeded database
+    first = seed_demo()
+    before = _everything()
+    # when the demo is seeded again
+    second = seed_demo()
+    # then nothing was added, and the same logins are returned
+    assert _everything() == before
+    assert second == first
+
+
+def test_every_printed_login_signs_in_where_it_should(client):
+    # given the seeded demo and its printed logins
+    logins = seed_demo()
+    yandang = Region.objects.get(code=YANDANG)
+    yandang_names = set(Member.objects.filter(home_region=yandang).values_list("name", flat=True))
+    jinyang_names = set(Member.objects.filter(home_region__code=JINYANG).values_list("name", flat=True))
+    for login in logins:
+        # when each signs in with the printed password
+        client.logout()
+        response = client.post(
+            "/sign-in/", {"identifier": login.username, "password": login.password}, follow=True
+        )
+        # then staff land on the console and members on their own page
+        assert response.status_code == 200, login
+        page = response.content.decode()
+        listed = _person_links(page)
+        if login.role == "member":
+            assert response.redirect_chain == [("/", 302)], login
+            user = User.objects.get(username=login.username)
+            assert user.member is not None
+            assert user.member.name in page
+            assert not listed
+            continue
+        assert response.redirect_chain[-1] == ("/console/people/", 302), login
+        if login.scope == "—" or yandang.path.startswith(Region.objects.get(code=login.scope).path):
+            # staff whose region holds 雁荡 see its people
+            assert "李秀英" in listed, login
+            assert listed & yandang_names
+        else:
+            # 虹口 staff see 晋阳's people, not 雁荡's
+            assert listed <= jinyang_names, login
+            assert listed
+
+
+def test_the_demo_password_is_the_printed_one():
+    # given the demo / when it is seeded / then every login carries the one demo password
+    assert {login.password for login in seed_demo()} == {DEMO_PASSWORD}
+
+
+def test_the_seed_demo_command_prints_the_logins():
+    # given an empty database
+    out = StringIO()
+    # when the operator runs seed_demo
+    call_command("seed_demo", stdout=out)
+    # then it says the data was loaded and prints every login with the password
+    text = out.getvalue()
+    assert "demo data loaded" in text
+    assert DEMO_PASSWORD in text
+    for username in (
+        "admin",
+        "station",
+        "community",
+        "operator",
+        "auditor",
+        "hongkou",
+        "volunteer",
+        "elder",
+        "family",
+    ):
+        assert re.search(rf"^\s+{username}\s", text, re.M), f"{username} not printed:\n{text}"
+
+
+def test_the_seed_demo_command_run_twice_says_the_data_is_there():
+    # given a seeded database
+    call_command("seed_demo", stdout=StringIO())
+    before = _everything()
+    out = StringIO()
+    # when the command runs again
+    call_command("seed_demo", stdout=out)
+    # then it says so, still prints the logins, and adds nothing
+    assert "demo data already present" in out.getvalue()
+    assert "admin" in out.getvalue()
+    assert _everything() == before
