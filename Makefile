@@ -35,11 +35,10 @@ test-postgres: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
-	$(BIN)/mypy src
+	$(BIN)/mypy src tests
 
 messages: $(STAMP)
-	cd src/timebank && ../../$(BIN)/timebank makemessages -l zh_Hans -l en --no-obsolete --add-location file --ignore 'tests/*' --ignore '*/tests/*' --ignore conftest.py
-	cd src/timebank && ../../$(BIN)/timebank compilemessages
+	$(BIN)/python -m timebank.cli.messages
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

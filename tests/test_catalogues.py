@@ -47,7 +47,9 @@ def test_compiled_catalogue_matches_the_source(locale):
         compiled = gettext.GNUTranslations(handle)
     for entry in catalogue(locale).translated_entries():
         if entry.msgid_plural:
-            assert compiled.ngettext(entry.msgid, entry.msgid_plural, 1) == entry.msgstr_plural[0], entry.msgid
+            assert compiled.ngettext(entry.msgid, entry.msgid_plural, 1) == entry.msgstr_plural[0], (
+                entry.msgid
+            )
         elif entry.msgctxt:
             assert compiled.pgettext(entry.msgctxt, entry.msgid) == entry.msgstr, entry.msgid
         else:
@@ -59,11 +61,16 @@ def test_catalogue_holds_every_string_in_the_source(tmp_path):
     if shutil.which("xgettext") is None:
         pytest.fail("gettext is not installed (apt-get install gettext); .ci/run installs it")
     copy = tmp_path / "timebank"
-    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("locale", "__pycache__", "tests", "conftest.py"))
+    shutil.copytree(
+        PACKAGE, copy, ignore=shutil.ignore_patterns("locale", "__pycache__", "tests", "conftest.py")
+    )
     (copy / "locale").mkdir()
     subprocess.run(
         [sys.executable, "-m", "timebank.cli.main", "makemessages", "-l", "en", "--no-location"],
-        cwd=copy, check=True, capture_output=True, env={"PATH": "/usr/bin:/bin", "TIMEBANK_VAR_DIR": str(tmp_path)},
+        cwd=copy,
+        check=True,
+        capture_output=True,
+        env={"PATH": "/usr/bin:/bin", "TIMEBANK_VAR_DIR": str(tmp_path)},
     )
     fresh = {(e.msgctxt, e.msgid) for e in polib.pofile(str(copy / "locale/en/LC_MESSAGES/django.po"))}
     committed = {(e.msgctxt, e.msgid) for e in catalogue("en")}

@@ -69,6 +69,11 @@ def parse_database_url(url: str) -> dict[str, Any]:
             "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": _SQLITE_PRAGMAS},
         }
     if scheme in {"postgres", "postgresql", "pgsql"}:
+        try:
+            port = parts.port
+            conn_max_age = int(options.pop("conn_max_age", "60"))
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"TIMEBANK_DATABASE_URL: {exc}") from exc
         name = unquote(parts.path.lstrip("/"))
         if not name:
             raise ImproperlyConfigured("TIMEBANK_DATABASE_URL: a PostgreSQL URL needs a database name")
@@ -78,8 +83,8 @@ def parse_database_url(url: str) -> dict[str, Any]:
             "USER": unquote(parts.username or ""),
             "PASSWORD": unquote(parts.password or ""),
             "HOST": parts.hostname or "",
-            "PORT": str(parts.port or ""),
-            "CONN_MAX_AGE": int(options.pop("conn_max_age", "60")),
+            "PORT": str(port or ""),
+            "CONN_MAX_AGE": conn_max_age,
             "CONN_HEALTH_CHECKS": True,
             "OPTIONS": options,
         }

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from timebank.common.errors import ApplicationError
 from timebank.people.models import PriorityGroup, Relation, Role, Sex
+from timebank.people.validators import InvalidValue, normalize_mobile, parse_id_number
 from timebank.regions.models import Region
 
 
@@ -20,6 +24,18 @@ def add_service_errors(form: forms.Form, error: ApplicationError) -> None:
             placed = True
     if not placed:
         form.add_error(None, str(error.message))
+
+
+def _checked(value: str, check: Callable[[str], Any]) -> str:
+    """Run a domain validator in the form, so every bad field is marked at once (the service checks again)."""
+    value = (value or "").strip()
+    if not value:
+        return ""
+    try:
+        result = check(value)
+    except InvalidValue as exc:
+        raise forms.ValidationError(str(exc)) from exc
+    return result if isinstance(result, str) else value
 
 
 class SignInForm(forms.Form):
@@ -37,11 +53,11 @@ class MemberForm(forms.Form):
         max_length=18,
         help_text=_("18 characters. Leave empty to keep the number on file."),
     )
-    birth_date = forms.DateField(
+    birth_date = forms.DateField(  # ISO in the widget: a browser's date input understands nothing else
         label=_("Birth date"),
         required=False,
         help_text=_("Taken from the ID number if given."),
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     sex = forms.ChoiceField(label=_("Sex"), required=False, choices=[("", "—"), *Sex.choices])
     address = forms.CharField(label=_("Address"), required=False, max_length=200)
@@ -67,6 +83,17 @@ class MemberForm(forms.Form):
     )
     is_volunteer = forms.BooleanField(label=_("Volunteer"), required=False)
     is_elder = forms.BooleanField(label=_("Elder (receives services)"), required=False)
+
+    def clean_mobile(self) -> str:
+        return _checked(self.cleaned_data["mobile"], normalize_mobile)
+
+    def clean_emergency_contact_mobile(self) -> str:
+        return _checked(self.cleaned_data["emergency_contact_mobile"], normalize_mobile)
+
+    def clean_id_number(self) -> str:
+        value = self.cleaned_data["id_number"]
+        _checked(value, parse_id_number)
+        return str(value).strip().upper()
 
     def __init__(self, *args: Any, communities: Any, editing: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -99,10 +126,37 @@ class BondDecideForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), required=False, max_length=200)
 
 
+class PeopleFilterForm(forms.Form):
+    community = forms.CharField(required=False, max_length=12)
+    role = forms.ChoiceField(required=False, choices=[("", ""), ("volunteer", ""), ("elder", "")])
+    q = forms.CharField(required=False, max_length=50)
+
+
+EARLIEST = dt.date(2000, 1, 1)
+LATEST = dt.date(2999, 12, 31)
+
+
 class AuditFilterForm(forms.Form):
     event_type = forms.CharField(label=_("Event"), required=False, max_length=64)
-    since = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for name in ("since", "until"):
+            day = data.get(name)
+            if day is not None and not EARLIEST <= day <= LATEST:
+                self.add_error(
+                    name, _("Choose a date between %(a)s and %(b)s.") % {"a": EARLIEST, "b": LATEST}
+                )
+        return data
+
+    since = forms.DateField(
+        label=pgettext_lazy("start of a date range", "From"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    until = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
 
 
 class RegionChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]

@@ -7,14 +7,13 @@ from html import unescape
 from html.parser import HTMLParser
 from typing import Any
 
-from django.http import HttpResponse
 from django.utils import translation
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def html_of(response: HttpResponse) -> str:
-    return response.content.decode()
+def html_of(response: Any) -> str:
+    return str(response.content.decode())
 
 
 def zh(message: Any) -> str:
@@ -23,12 +22,12 @@ def zh(message: Any) -> str:
         return translation.gettext(message) if isinstance(message, str) else str(message)
 
 
-def page_lang(response: HttpResponse) -> str:
+def page_lang(response: Any) -> str:
     found = re.search(r'<html lang="([^"]*)"', html_of(response))
     return found.group(1) if found else ""
 
 
-def field_errors(response: HttpResponse) -> dict[str, list[str]]:
+def field_errors(response: Any) -> dict[str, list[str]]:
     """Errors shown next to each field: ``<p class="error" id="id_<field>_error">``."""
     errors: dict[str, list[str]] = {}
     for field, text in re.findall(r'<p class="error" id="id_(\w+)_error">(.*?)</p>', html_of(response), re.S):
@@ -36,14 +35,14 @@ def field_errors(response: HttpResponse) -> dict[str, list[str]]:
     return errors
 
 
-def alerts(response: HttpResponse) -> list[str]:
+def alerts(response: Any) -> list[str]:
     """Messages in the page's alert boxes (errors that belong to no single field)."""
     boxes = re.findall(r'<div class="error-box" role="alert">(.*?)</div>', html_of(response), re.S)
     boxes += re.findall(r'<p class="error-message" role="alert">(.*?)</p>', html_of(response), re.S)
     return [unescape(re.sub(r"<[^>]+>", " ", box)).strip() for box in boxes]
 
 
-def person_ids(response: HttpResponse) -> set[int]:
+def person_ids(response: Any) -> set[int]:
     """Members linked from a list page."""
     return {int(pk) for pk in re.findall(r'href="/console/people/(\d+)/"', html_of(response))}
 
@@ -103,7 +102,7 @@ class _Forms(HTMLParser):
             self._form[self._textarea] += data.removeprefix("\n") if not self._form[self._textarea] else data
 
 
-def form_with(response: HttpResponse, field: str) -> dict[str, Any]:
+def form_with(response: Any, field: str) -> dict[str, Any]:
     """The values a browser would submit from the page's form that has ``field``.
 
     ``_options`` maps each select to the values it offers; ``_attrs`` holds the form's attributes."""

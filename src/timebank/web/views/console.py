@@ -28,6 +28,7 @@ from timebank.web.forms import (
     BondDecideForm,
     BondProposeForm,
     MemberForm,
+    PeopleFilterForm,
     PriorityForm,
     StaffCreateForm,
     add_service_errors,
@@ -51,9 +52,12 @@ def _communities(user: User, perm: Perm) -> QuerySet[Region]:
 def people_list(request: HttpRequest) -> HttpResponse:
     user = _staff(request)
     communities = _communities(user, Perm.PEOPLE_VIEW)
-    region = communities.filter(code=request.GET.get("community", "")).first()
-    search = request.GET.get("q", "")[:50]
-    role = request.GET.get("role", "")
+    filters = PeopleFilterForm(request.GET)
+    filters.is_valid()  # a bad filter is dropped; the rest still apply
+    chosen = filters.cleaned_data.get("community") or ""
+    region = communities.filter(code=chosen).first() if chosen else None
+    search = filters.cleaned_data.get("q") or ""
+    role = filters.cleaned_data.get("role") or ""
     members = people.members_visible(user, region=region, search=search, role=role)
     page = Paginator(members, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
@@ -196,6 +200,8 @@ def person_priority(request: HttpRequest, member_id: int) -> HttpResponse:
             )
         except ApplicationError as exc:
             add_service_errors(form, exc)
+            if not member.is_elder:  # the priority section is not drawn: say why at the top
+                context["page_error"] = str(exc.message)
         else:
             return redirect("web:person", member_id=member.pk)
     context["priority_form"] = form
