@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils import translation
+from django.utils.cache import patch_vary_headers
 
 from timebank.common.context import origin
 
@@ -20,3 +23,25 @@ class RequestContextMiddleware:
         channel = "api" if request.path.startswith("/api/") else "web"
         with origin(client_ip(request), channel):
             return self.get_response(request)
+
+
+class LanguageMiddleware:
+    """Simplified Chinese unless the person chose otherwise (the language switch sets a cookie).
+
+    Unlike Django's LocaleMiddleware this ignores the browser's Accept-Language: a shared station computer
+    or a relative's phone set to English must not turn an elder's pages English by surprise.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.supported = {code for code, _name in settings.LANGUAGES}
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, "")
+        language = chosen if chosen in self.supported else settings.LANGUAGE_CODE
+        translation.activate(language)
+        request.LANGUAGE_CODE = language
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Language", language)
+        patch_vary_headers(response, ["Cookie"])
+        return response

@@ -160,3 +160,14 @@ def test_the_start_page_sends_anonymous_visitors_to_sign_in(client):
     response = client.get("/")
     assert response.status_code == 302
     assert response["Location"] == "/sign-in/?next=/"
+
+
+def test_the_log_shows_each_change_as_old_and_new(staff_client, yandang_staff, elder):
+    # given staff changed the elder's mobile number
+    people.member_update(actor=yandang_staff, member=elder, changes={"mobile": "13977776666"})
+
+    # when they read the log
+    html = staff_client.get("/console/audit/?event_type=member.updated").content.decode()
+
+    # then the field, the old value and the new one are shown, the old one struck through
+    assert "<del>13901000008</del> → 13977776666" in html
