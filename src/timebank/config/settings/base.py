@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "timebank.regions",
     "timebank.people",
     "timebank.audit",
+    "timebank.ledger",
     "timebank.web",
     "timebank.cli",
 ]

@@ -1,0 +1,353 @@
+"""The ledger's rules, kept by the database itself.
+
+PostgreSQL:
+- postings, transactions, blocks, block entries and signing keys are append-only (UPDATE, DELETE and TRUNCATE
+  refused; TRUNCATE is let through only when the session sets ``timebank.allow_truncate = on``, which only
+  the test settings do);
+- a posting updates its account's balance in the same statement and records the balance after it, so a
+  stored balance always equals the sum of its postings; the account's CHECK constraints refuse overdraft
+  and amounts over the cap; a closed account or one of another currency area is refused;
+- an account's balance and held minutes change only through postings and holds;
+- every transaction has two or more postings summing to zero (a deferred constraint trigger, checked at
+  commit);
+- ``ledger_post`` posts a whole transaction in one round trip, idempotently; ``ledger_hold_*`` place,
+  capture and release holds.
+
+SQLite: append-only triggers; the other rules are kept in Python (``timebank.ledger.engine``) and checked by
+``timebank ledger verify``.
+"""
+
+from django.db import migrations
+
+APPEND_ONLY_TABLES = [
+    "ledger_transaction",
+    "ledger_posting",
+    "ledger_block",
+    "ledger_blockentry",
+    "ledger_signingkey",
+]
+
+PG_UP = r"""
+CREATE OR REPLACE FUNCTION ledger_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' AND current_setting('timebank.allow_truncate', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
+    RAISE EXCEPTION USING MESSAGE = 'ledger_append_only',
+        DETAIL = format('%s on %s refused: the ledger is append-only', TG_OP, TG_TABLE_NAME);
+END $$;
+
+CREATE OR REPLACE FUNCTION ledger_account_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.balance <> 0 OR NEW.held <> 0 THEN
+            RAISE EXCEPTION USING MESSAGE = 'ledger_append_only',
+                DETAIL = 'an account opens empty; minutes arrive only by postings';
+        END IF;
+        RETURN NEW;
+    END IF;
+    IF (NEW.balance <> OLD.balance OR NEW.held <> OLD.held) AND pg_trigger_depth() < 2 THEN
+        RAISE EXCEPTION USING MESSAGE = 'ledger_append_only',
+            DETAIL = format('account %s: balance and held minutes change only through postings and holds', OLD.id);
+    END IF;
+    IF NEW.kind <> OLD.kind OR NEW.area <> OLD.area THEN
+        RAISE EXCEPTION USING MESSAGE = 'ledger_append_only',
+            DETAIL = format('account %s: kind and currency area never change', OLD.id);
+    END IF;
+    RETURN NEW;
+END $$;
+
+CREATE TRIGGER ledger_account_guard BEFORE INSERT OR UPDATE ON ledger_account
+    FOR EACH ROW EXECUTE FUNCTION ledger_account_guard();
+
+CREATE OR REPLACE FUNCTION ledger_posting_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    v_kind text;
+    v_area text;
+    v_balance bigint;
+    v_account_area text;
+    v_status text;
+BEGIN
+    SELECT kind, area INTO v_kind, v_area FROM ledger_transaction WHERE id = NEW.transaction_id;
+    UPDATE ledger_account SET balance = balance + NEW.amount WHERE id = NEW.account_id
+        RETURNING balance, area, status INTO v_balance, v_account_area, v_status;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING MESSAGE = 'ledger_account_not_found', DETAIL = format('account=%s', NEW.account_id);
+    END IF;
+    IF v_status <> 'open' THEN
+        RAISE EXCEPTION USING MESSAGE = 'ledger_account_closed', DETAIL = format('account=%s', NEW.account_id);
+    END IF;
+    IF v_account_area <> v_area AND v_kind <> 'clearing' THEN
+        RAISE EXCEPTION USING MESSAGE = 'ledger_area_mismatch',
+            DETAIL = format('account=%s area=%s transaction area=%s', NEW.account_id, v_account_area, v_area);
+    END IF;
+    NEW.balance_after := v_balance;
+    RETURN NEW;
+END $$;
+
+CREATE TRIGGER ledger_posting_apply BEFORE INSERT ON ledger_posting
+    FOR EACH ROW EXECUTE FUNCTION ledger_posting_apply();
+
+CREATE OR REPLACE FUNCTION ledger_check_balanced() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    v_txn bigint;
+    v_sum numeric;
+    v_count int;
+BEGIN
+    IF TG_TABLE_NAME = 'ledger_transaction' THEN
+        v_txn := NEW.id;
+    ELSE
+        v_txn := NEW.transaction_id;
+    END IF;
+    -- The postings of one transaction are queued together: check each transaction once per commit.
+    IF current_setting('timebank.ledger_checked', true) = v_txn::text THEN
+        RETURN NULL;
+    END IF;
+    SELECT coalesce(sum(amount), 0), count(*) INTO v_sum, v_count FROM ledger_posting WHERE transaction_id = v_txn;
+    IF v_sum <> 0 OR v_count < 2 THEN
+        RAISE EXCEPTION USING MESSAGE = 'ledger_unbalanced', ERRCODE = 'check_violation',
+            CONSTRAINT = 'ledger_transaction_balanced',
+            DETAIL = format('transaction=%s sum=%s postings=%s', v_txn, v_sum, v_count);
+    END IF;
+    PERFORM set_config('timebank.ledger_checked', v_txn::text, true);
+    RETURN NULL;
+END $$;
+
+CREATE CONSTRAINT TRIGGER ledger_transaction_balanced AFTER INSERT ON ledger_transaction
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_check_balanced();
+CREATE CONSTRAINT TRIGGER ledger_posting_balanced AFTER INSERT ON ledger_posting
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_check_balanced();
+
+CREATE OR REPLACE FUNCTION ledger_hold_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        RAISE EXCEPTION USING MESSAGE = 'ledger_append_only', DETAIL = 'holds are released, never deleted';
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.status <> 'pending' THEN
+            RAISE EXCEPTION USING MESSAGE = 'ledger_hold_not_pending', DETAIL = 'a hold starts pending';
+        END IF;
+        UPDATE ledger_account SET held = held + NEW.amount WHERE id = NEW.account_id AND status = 'open';
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING MESSAGE = 'ledger_account_closed', DETAIL = format('account=%s', NEW.account_id);
+        END IF;
+        RETURN NEW;
+    END IF;
+    IF NEW.account_id <> OLD.account_id OR NEW.amount <> OLD.amount OR NEW.idempotency_key <> OLD.idempotency_key THEN
+        RAISE EXCEPTION USING MESSAGE = 'ledger_append_only', DETAIL = format('hold %s: only its status changes', OLD.id);
+    END IF;
+    IF OLD.status = 'captured' AND NEW.status = 'captured' AND OLD.capture_id IS NULL THEN
+        RETURN NEW;  -- the capture's transaction is recorded right after the capture
+    END IF;
+    IF OLD.status <> 'pending' THEN
+        RAISE EXCEPTION USING MESSAGE = 'ledger_hold_not_pending', DETAIL = format('hold=%s', OLD.id);
+    END IF;
+    IF NEW.status <> 'pending' THEN
+        UPDATE ledger_account SET held = held - OLD.amount WHERE id = OLD.account_id;
+    END IF;
+    RETURN NEW;
+END $$;
+
+CREATE TRIGGER ledger_hold_apply BEFORE INSERT OR UPDATE OR DELETE ON ledger_hold
+    FOR EACH ROW EXECUTE FUNCTION ledger_hold_apply();
+
+CREATE OR REPLACE FUNCTION ledger_post(
+    p_key text, p_hash text, p_kind text, p_memo text, p_actor bigint, p_subject text,
+    p_ref_type text, p_ref_id text, p_policy bigint, p_reverses bigint,
+    p_accounts bigint[], p_amounts bigint[]
+) RETURNS bigint LANGUAGE plpgsql AS $$
+-- Posts one transaction; returns its id, or minus the id of the transaction an earlier request with the
+-- same idempotency key made (after checking the request is the same).
+DECLARE
+    v_id bigint;
+    v_hash text;
+    v_area text;
+    v_original_kind text;
+BEGIN
+    IF coalesce(array_length(p_accounts, 1), 0) < 2 OR array_length(p_accounts, 1) <> array_length(p_amounts, 1) THEN
+        RAISE EXCEPTION USING MESSAGE = 'ledger_unbalanced', DETAIL = 'two or more postings are needed';
+    END IF;
+    IF (p_kind = 'reversal') <> (p_reverses IS NOT NULL) THEN
+        RAISE EXCEPTION USING MESSAGE = 'ledger_unbalanced', DETAIL = 'a reversal, and only a reversal, names the original';
+    END IF;
+    SELECT area INTO v_area FROM ledger_account WHERE id = p_accounts[1];
+    IF v_area IS NULL THEN
+        RAISE EXCEPTION USING MESSAGE = 'ledger_account_not_found', DETAIL = format('account=%s', p_accounts[1]);
+    END IF;
+    INSERT INTO ledger_transaction (kind, memo, actor_id, subject, ref_type, ref_id, policy_id, area,
+                                    idempotency_key, request_hash, reverses_id, created_at)
+    VALUES (p_kind, p_memo, p_actor, p_subject, p_ref_type, p_ref_id, p_policy, v_area,
+            p_key, p_hash, p_reverses, now())
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id INTO v_id;
+    IF v_id IS NULL THEN
+        SELECT id, request_hash INTO v_id, v_hash FROM ledger_transaction WHERE idempotency_key = p_key;
+        IF v_hash <> p_hash THEN
+            RAISE EXCEPTION USING MESSAGE = 'ledger_idempotency_conflict', DETAIL = format('transaction=%s', v_id);
+        END IF;
+        RETURN -v_id;
+    END IF;
+    IF p_reverses IS NOT NULL THEN
+        SELECT kind INTO v_original_kind FROM ledger_transaction WHERE id = p_reverses;
+        IF v_original_kind = 'reversal' THEN
+            RAISE EXCEPTION USING MESSAGE = 'ledger_reversal_of_reversal', DETAIL = format('transaction=%s', p_reverses);
+        END IF;
+        IF EXISTS (
+            SELECT 1
+            FROM (SELECT account_id, -amount AS amount FROM ledger_posting WHERE transaction_id = p_reverses) o
+            FULL JOIN unnest(p_accounts, p_amounts) AS n(account_id, amount) USING (account_id)
+            WHERE o.amount IS DISTINCT FROM n.amount
+        ) THEN
+            RAISE EXCEPTION USING MESSAGE = 'ledger_unbalanced',
+                DETAIL = format('a reversal negates every posting of transaction %s exactly', p_reverses);
+        END IF;
+    END IF;
+    -- Accounts are updated in id order, so concurrent postings never deadlock.
+    INSERT INTO ledger_posting (transaction_id, account_id, amount, balance_after)
+    SELECT v_id, t.a, t.m, 0 FROM unnest(p_accounts, p_amounts) AS t(a, m) ORDER BY t.a;
+    RETURN v_id;
+END $$;
+
+CREATE OR REPLACE FUNCTION ledger_hold_place(
+    p_key text, p_hash text, p_account bigint, p_amount bigint, p_memo text, p_ref_type text, p_ref_id text,
+    p_expires timestamptz
+) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    v_id bigint;
+    v_hash text;
+BEGIN
+    INSERT INTO ledger_hold (account_id, amount, status, memo, ref_type, ref_id, idempotency_key, request_hash,
+                             created_at, expires_at)
+    VALUES (p_account, p_amount, 'pending', p_memo, p_ref_type, p_ref_id, p_key, p_hash, now(), p_expires)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id INTO v_id;
+    IF v_id IS NULL THEN
+        SELECT id, request_hash INTO v_id, v_hash FROM ledger_hold WHERE idempotency_key = p_key;
+        IF v_hash <> p_hash THEN
+            RAISE EXCEPTION USING MESSAGE = 'ledger_idempotency_conflict', DETAIL = format('hold=%s', v_id);
+        END IF;
+        RETURN -v_id;
+    END IF;
+    RETURN v_id;
+END $$;
+
+CREATE OR REPLACE FUNCTION ledger_hold_capture(
+    p_hold bigint, p_key text, p_hash text, p_kind text, p_memo text, p_actor bigint, p_subject text,
+    p_ref_type text, p_ref_id text, p_policy bigint, p_accounts bigint[], p_amounts bigint[]
+) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    v_hold ledger_hold%ROWTYPE;
+    v_id bigint;
+    v_hash text;
+    v_taken bigint;
+BEGIN
+    SELECT id, request_hash INTO v_id, v_hash FROM ledger_transaction WHERE idempotency_key = p_key;
+    IF v_id IS NOT NULL THEN
+        IF v_hash <> p_hash THEN
+            RAISE EXCEPTION USING MESSAGE = 'ledger_idempotency_conflict', DETAIL = format('transaction=%s', v_id);
+        END IF;
+        RETURN -v_id;
+    END IF;
+    SELECT * INTO v_hold FROM ledger_hold WHERE id = p_hold FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING MESSAGE = 'ledger_transaction_not_found', DETAIL = format('hold=%s', p_hold);
+    END IF;
+    IF v_hold.status <> 'pending' THEN
+        RAISE EXCEPTION USING MESSAGE = 'ledger_hold_not_pending', DETAIL = format('hold=%s', p_hold);
+    END IF;
+    SELECT -t.m INTO v_taken FROM unnest(p_accounts, p_amounts) AS t(a, m) WHERE t.a = v_hold.account_id;
+    IF v_taken IS NULL OR v_taken <= 0 OR v_taken > v_hold.amount THEN
+        RAISE EXCEPTION USING MESSAGE = 'ledger_hold_exceeded',
+            DETAIL = format('hold=%s reserved=%s taken=%s', p_hold, v_hold.amount, v_taken);
+    END IF;
+    PERFORM 1 FROM ledger_account WHERE id = ANY(p_accounts) ORDER BY id FOR UPDATE;
+    UPDATE ledger_hold SET status = 'captured', closed_at = now() WHERE id = p_hold;
+    v_id := ledger_post(p_key, p_hash, p_kind, p_memo, p_actor, p_subject, p_ref_type, p_ref_id, p_policy, NULL,
+                        p_accounts, p_amounts);
+    UPDATE ledger_hold SET capture_id = v_id WHERE id = p_hold;
+    RETURN v_id;
+END $$;
+
+CREATE OR REPLACE FUNCTION ledger_hold_release(p_hold bigint) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_status text;
+BEGIN
+    UPDATE ledger_hold SET status = 'released', closed_at = now() WHERE id = p_hold AND status = 'pending';
+    IF FOUND THEN
+        RETURN 'released';
+    END IF;
+    SELECT status INTO v_status FROM ledger_hold WHERE id = p_hold;
+    IF v_status IS NULL THEN
+        RAISE EXCEPTION USING MESSAGE = 'ledger_transaction_not_found', DETAIL = format('hold=%s', p_hold);
+    END IF;
+    IF v_status = 'captured' THEN
+        RAISE EXCEPTION USING MESSAGE = 'ledger_hold_not_pending', DETAIL = format('hold=%s', p_hold);
+    END IF;
+    RETURN v_status;  -- released already: releasing again changes nothing
+END $$;
+"""
+
+PG_APPEND_ONLY = """
+CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
+    FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change();
+CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change();
+"""
+
+PG_DOWN = """
+DROP FUNCTION IF EXISTS ledger_hold_release(bigint);
+DROP FUNCTION IF EXISTS ledger_hold_capture(bigint, text, text, text, text, bigint, text, text, text, bigint,
+                                            bigint[], bigint[]);
+DROP FUNCTION IF EXISTS ledger_hold_place(text, text, bigint, bigint, text, text, text, timestamptz);
+DROP FUNCTION IF EXISTS ledger_post(text, text, text, text, bigint, text, text, text, bigint, bigint,
+                                    bigint[], bigint[]);
+DROP TRIGGER IF EXISTS ledger_hold_apply ON ledger_hold;
+DROP FUNCTION IF EXISTS ledger_hold_apply();
+DROP TRIGGER IF EXISTS ledger_posting_balanced ON ledger_posting;
+DROP TRIGGER IF EXISTS ledger_transaction_balanced ON ledger_transaction;
+DROP FUNCTION IF EXISTS ledger_check_balanced();
+DROP TRIGGER IF EXISTS ledger_posting_apply ON ledger_posting;
+DROP FUNCTION IF EXISTS ledger_posting_apply();
+DROP TRIGGER IF EXISTS ledger_account_guard ON ledger_account;
+DROP FUNCTION IF EXISTS ledger_account_guard();
+"""
+
+SQLITE_APPEND_ONLY = [
+    "CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} "
+    "BEGIN SELECT RAISE(ABORT, 'ledger_append_only: UPDATE on {table} refused'); END;",
+    "CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
+    "BEGIN SELECT RAISE(ABORT, 'ledger_append_only: DELETE on {table} refused'); END;",
+]
+
+
+def forwards(apps, schema_editor):
+    vendor = schema_editor.connection.vendor
+    if vendor == "postgresql":
+        schema_editor.execute(PG_UP, params=None)
+        for table in APPEND_ONLY_TABLES:
+            schema_editor.execute(PG_APPEND_ONLY.format(table=table), params=None)
+    elif vendor == "sqlite":
+        for table in APPEND_ONLY_TABLES:
+            for statement in SQLITE_APPEND_ONLY:
+                schema_editor.execute(statement.format(table=table))
+
+
+def backwards(apps, schema_editor):
+    vendor = schema_editor.connection.vendor
+    if vendor == "postgresql":
+        for table in APPEND_ONLY_TABLES:
+            schema_editor.execute(
+                f"DROP TRIGGER IF EXISTS {table}_append_only ON {table};"
+                f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table};",
+                params=None,
+            )
+        schema_editor.execute(PG_DOWN + "DROP FUNCTION IF EXISTS ledger_refuse_change();", params=None)
+    elif vendor == "sqlite":
+        for table in APPEND_ONLY_TABLES:
+            schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_update;")
+            schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete;")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("ledger", "0001_initial")]
+    operations = [migrations.RunPython(forwards, backwards)]
