@@ -52,6 +52,7 @@ def _production_env(tmp_path: Path) -> dict[str, str]:
         TIMEBANK_ALLOWED_HOSTS="timebank.example.org",
         TIMEBANK_FIELD_KEYS=Fernet.generate_key().decode(),
         TIMEBANK_FIELD_HASH_KEY=secrets.token_urlsafe(32),
+        TIMEBANK_LEDGER_SIGNING_KEY=secrets.token_hex(32),
         TIMEBANK_DATABASE_URL=f"sqlite:///{tmp_path}/x.sqlite3",
         TIMEBANK_VAR_DIR=str(tmp_path),
     )
@@ -68,7 +69,10 @@ def test_production_settings_pass_the_deployment_checklist(tmp_path):
     assert "no issues" in output
 
 
-@pytest.mark.parametrize("missing", ["TIMEBANK_SECRET_KEY", "TIMEBANK_FIELD_KEYS", "TIMEBANK_FIELD_HASH_KEY"])
+@pytest.mark.parametrize(
+    "missing",
+    ["TIMEBANK_SECRET_KEY", "TIMEBANK_FIELD_KEYS", "TIMEBANK_FIELD_HASH_KEY", "TIMEBANK_LEDGER_SIGNING_KEY"],
+)
 def test_production_settings_refuse_to_start_without_a_secret(tmp_path, missing):
     # given production settings with one secret left out
     env = _production_env(tmp_path)

@@ -14,9 +14,12 @@ def local_secret(var_dir: Path, name: str, *, kind: str = "token") -> str:
     if path.exists():
         return path.read_text().strip()
     keys_dir.mkdir(parents=True, exist_ok=True)
-    value = (
-        base64.urlsafe_b64encode(os.urandom(32)).decode() if kind == "fernet" else secrets.token_urlsafe(50)
-    )
+    if kind == "fernet":
+        value = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    elif kind == "hex32":
+        value = os.urandom(32).hex()
+    else:
+        value = secrets.token_urlsafe(50)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another process made it first

@@ -322,7 +322,12 @@ def _post_python(request: PostRequest, request_hash: str) -> Posted:
             if account.cap is not None and balance > account.cap:
                 raise errors.OverCap(extra={"detail": f"account={account.pk}"})
             account.balance = balance
-            postings.append(Posting(account=account, amount=leg.amount, balance_after=balance))
+            account.entries += 1
+            postings.append(
+                Posting(
+                    account=account, amount=leg.amount, account_seq=account.entries, balance_after=balance
+                )
+            )
         txn = Transaction.objects.create(
             kind=request.kind,
             memo=request.memo,
@@ -341,11 +346,14 @@ def _post_python(request: PostRequest, request_hash: str) -> Posted:
             posting.transaction = txn
         Posting.objects.bulk_create(postings)
         for posting in postings:
-            Account.objects.filter(pk=posting.account_id).update(balance=posting.balance_after)
+            Account.objects.filter(pk=posting.account_id).update(
+                balance=posting.balance_after, entries=posting.account_seq
+            )
         return Posted(txn.pk, True)
 
 
 def _check_reversal(request: PostRequest) -> None:
+    assert request.reverses_id is not None
     original = Transaction.objects.filter(pk=request.reverses_id).values_list("kind", flat=True).first()
     if original is None:
         raise errors.TransactionNotFound(extra={"detail": f"transaction={request.reverses_id}"})
@@ -436,7 +444,8 @@ def hold_capture(hold_id: int, request: PostRequest) -> Posted:
             with connection.cursor() as cursor:
                 args = _post_args(request, request_hash)
                 cursor.execute(
-                    "SELECT ledger_hold_capture(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::bigint[], %s::bigint[])",
+                    "SELECT ledger_hold_capture(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                    "%s::bigint[], %s::bigint[])",
                     [hold_id, *args[:9], *args[10:]],
                 )
                 (value,) = cursor.fetchone()

@@ -64,6 +64,7 @@ class Account(models.Model):
     )
     balance = models.BigIntegerField(_("balance (minutes)"), default=0)
     held = models.BigIntegerField(_("held (minutes)"), default=0)
+    entries = models.BigIntegerField(_("entries"), default=0)
     floor = models.BigIntegerField(_("lowest available balance"), null=True, blank=True)
     cap = models.BigIntegerField(_("highest balance"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -154,13 +155,17 @@ class Posting(AppendOnly):
     transaction = models.ForeignKey(Transaction, models.PROTECT, related_name="postings")
     account = models.ForeignKey(Account, models.PROTECT, related_name="postings")
     amount = models.BigIntegerField(_("minutes"))
+    account_seq = models.BigIntegerField(_("entry number"))
     balance_after = models.BigIntegerField(_("balance after"))
 
     class Meta:
         verbose_name = _("posting")
         verbose_name_plural = _("postings")
-        indexes = [models.Index(fields=["account", "id"], name="ledger_posting_account_id")]
-        constraints = [models.CheckConstraint(condition=~Q(amount=0), name="ledger_posting_nonzero")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="ledger_posting_nonzero"),
+            # An account's entries are numbered 1, 2, 3…: statements page by it, verify finds any gap.
+            models.UniqueConstraint(fields=["account", "account_seq"], name="ledger_posting_account_seq"),
+        ]
 
     def __str__(self) -> str:
         return f"P{self.pk} {self.account_id} {self.amount:+d}"
@@ -202,7 +207,7 @@ class Hold(models.Model):
 
 
 class SigningKey(AppendOnly):
-    """A public key the platform signs blocks and statements with; the private key never enters the database."""
+    """A public key that signs blocks and statements; its private half never enters the database."""
 
     key_id = models.CharField(max_length=32, unique=True)
     public_key = models.CharField(max_length=64)  # raw Ed25519 public key, hex
@@ -241,6 +246,7 @@ class BlockEntry(AppendOnly):
     )
     block = models.ForeignKey(Block, models.PROTECT, related_name="entries")
     position = models.PositiveIntegerField()
+    leaf = models.CharField(max_length=64)  # the transaction's leaf hash when sealed
 
     class Meta:
         constraints = [

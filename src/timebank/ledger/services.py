@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from timebank.common.errors import ValidationFailed
 from timebank.ledger import engine, errors
-from timebank.ledger.engine import Held, HoldRequest, Leg, PostRequest, Posted
+from timebank.ledger.engine import Held, HoldRequest, Leg, Posted, PostRequest
 from timebank.ledger.models import (
     NORMAL_SIDE,
     Account,

@@ -38,6 +38,14 @@ class Member(TimeStampedModel):
     is_volunteer = models.BooleanField(_("volunteer"), default=False)
     is_elder = models.BooleanField(_("elder (receives services)"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
+    account = models.OneToOneField(
+        "ledger.Account",
+        models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="member",
+        verbose_name=_("time account"),
+    )
 
     class Meta:
         verbose_name = _("member")

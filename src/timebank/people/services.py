@@ -22,6 +22,8 @@ from timebank.common.errors import (
     PermissionDenied,
     ValidationFailed,
 )
+from timebank.ledger import services as ledger
+from timebank.ledger.models import Account, AccountKind
 from timebank.people.access import (
     Perm,
     access_check,
@@ -46,6 +48,7 @@ from timebank.people.models import (
 from timebank.people.validators import InvalidValue, mask_id_number, normalize_mobile, parse_id_number
 from timebank.regions.codes import Level
 from timebank.regions.models import Region
+from timebank.regions.selectors import policy_in_force
 
 # Fields a member may change about themselves; staff may change all of MEMBER_FIELDS.
 SELF_EDITABLE = frozenset(
@@ -238,6 +241,7 @@ def member_register(*, actor: User, **data: Any) -> Member:
     _old, new = _apply(member, values)
     try:
         with transaction.atomic():
+            member.account = _open_time_account(member.home_region)
             member.save()
             audit_record(
                 actor=actor,
@@ -252,6 +256,17 @@ def member_register(*, actor: User, **data: Any) -> Member:
             "id_number", _("A member with this ID number is already registered.")
         ) from exc
     return member
+
+
+def _open_time_account(home: Region) -> Account:
+    """Every member has a time account from the start, limited by the policy in force where they live."""
+    policy = policy_in_force(home, timezone.localdate())
+    return ledger.account_open(
+        kind=AccountKind.MEMBER,
+        region=home,
+        floor=-policy.credit_line_minutes if policy else 0,
+        cap=policy.account_cap_minutes if policy else None,
+    )
 
 
 def member_update(*, actor: User, member: Member, changes: Mapping[str, Any]) -> Member:

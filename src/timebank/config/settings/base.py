@@ -19,6 +19,10 @@ CSRF_TRUSTED_ORIGINS = env_list("TIMEBANK_CSRF_TRUSTED_ORIGINS", [])
 # Keys that encrypt ID numbers at rest (comma-separated, newest first) and key the lookup hash.
 FIELD_ENCRYPTION_KEYS = env_list("TIMEBANK_FIELD_KEYS", [])
 FIELD_HASH_KEY = env_str("TIMEBANK_FIELD_HASH_KEY", "")
+# The Ed25519 seed (64 hex digits) that signs sealed blocks and members' statements.
+LEDGER_SIGNING_KEY = env_str("TIMEBANK_LEDGER_SIGNING_KEY", "")
+# A transaction is sealed once it is this old, so that slower concurrent commits land in order.
+LEDGER_SEAL_SETTLE_SECONDS = env_int("TIMEBANK_LEDGER_SEAL_SETTLE_SECONDS", 2)
 
 DATABASES = {
     "default": parse_database_url(

@@ -1,7 +1,8 @@
 """Production settings. Every secret comes from the environment; the process refuses to start without them.
 
 Required: TIMEBANK_SECRET_KEY, TIMEBANK_ALLOWED_HOSTS, TIMEBANK_DATABASE_URL, TIMEBANK_FIELD_KEYS,
-TIMEBANK_FIELD_HASH_KEY. TLS is assumed to end at the reverse proxy, which sets X-Forwarded-Proto.
+TIMEBANK_FIELD_HASH_KEY, TIMEBANK_LEDGER_SIGNING_KEY. TLS is assumed to end at the reverse proxy, which
+sets X-Forwarded-Proto.
 """
 
 from __future__ import annotations
@@ -10,7 +11,12 @@ from django.core.exceptions import ImproperlyConfigured
 
 from timebank.config.env import env_bool, env_int
 from timebank.config.settings.base import *  # noqa: F403
-from timebank.config.settings.base import FIELD_ENCRYPTION_KEYS, FIELD_HASH_KEY, SECRET_KEY
+from timebank.config.settings.base import (
+    FIELD_ENCRYPTION_KEYS,
+    FIELD_HASH_KEY,
+    LEDGER_SIGNING_KEY,
+    SECRET_KEY,
+)
 
 DEBUG = env_bool("TIMEBANK_DEBUG", False)
 
@@ -18,6 +24,7 @@ for _name, _value in {
     "TIMEBANK_SECRET_KEY": SECRET_KEY,
     "TIMEBANK_FIELD_KEYS": ",".join(FIELD_ENCRYPTION_KEYS),
     "TIMEBANK_FIELD_HASH_KEY": FIELD_HASH_KEY,
+    "TIMEBANK_LEDGER_SIGNING_KEY": LEDGER_SIGNING_KEY,
 }.items():
     if not _value:
         raise ImproperlyConfigured(f"{_name} must be set in production")

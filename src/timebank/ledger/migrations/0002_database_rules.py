@@ -40,13 +40,14 @@ END $$;
 CREATE OR REPLACE FUNCTION ledger_account_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        IF NEW.balance <> 0 OR NEW.held <> 0 THEN
+        IF NEW.balance <> 0 OR NEW.held <> 0 OR NEW.entries <> 0 THEN
             RAISE EXCEPTION USING MESSAGE = 'ledger_append_only',
                 DETAIL = 'an account opens empty; minutes arrive only by postings';
         END IF;
         RETURN NEW;
     END IF;
-    IF (NEW.balance <> OLD.balance OR NEW.held <> OLD.held) AND pg_trigger_depth() < 2 THEN
+    IF (NEW.balance <> OLD.balance OR NEW.held <> OLD.held OR NEW.entries <> OLD.entries)
+            AND pg_trigger_depth() < 2 THEN
         RAISE EXCEPTION USING MESSAGE = 'ledger_append_only',
             DETAIL = format('account %s: balance and held minutes change only through postings and holds', OLD.id);
     END IF;
@@ -65,12 +66,13 @@ DECLARE
     v_kind text;
     v_area text;
     v_balance bigint;
+    v_seq bigint;
     v_account_area text;
     v_status text;
 BEGIN
     SELECT kind, area INTO v_kind, v_area FROM ledger_transaction WHERE id = NEW.transaction_id;
-    UPDATE ledger_account SET balance = balance + NEW.amount WHERE id = NEW.account_id
-        RETURNING balance, area, status INTO v_balance, v_account_area, v_status;
+    UPDATE ledger_account SET balance = balance + NEW.amount, entries = entries + 1 WHERE id = NEW.account_id
+        RETURNING balance, entries, area, status INTO v_balance, v_seq, v_account_area, v_status;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING MESSAGE = 'ledger_account_not_found', DETAIL = format('account=%s', NEW.account_id);
     END IF;
@@ -82,6 +84,7 @@ BEGIN
             DETAIL = format('account=%s area=%s transaction area=%s', NEW.account_id, v_account_area, v_area);
     END IF;
     NEW.balance_after := v_balance;
+    NEW.account_seq := v_seq;
     RETURN NEW;
 END $$;
 
@@ -203,8 +206,8 @@ BEGIN
         END IF;
     END IF;
     -- Accounts are updated in id order, so concurrent postings never deadlock.
-    INSERT INTO ledger_posting (transaction_id, account_id, amount, balance_after)
-    SELECT v_id, t.a, t.m, 0 FROM unnest(p_accounts, p_amounts) AS t(a, m) ORDER BY t.a;
+    INSERT INTO ledger_posting (transaction_id, account_id, amount, account_seq, balance_after)
+    SELECT v_id, t.a, t.m, 0, 0 FROM unnest(p_accounts, p_amounts) AS t(a, m) ORDER BY t.a;
     RETURN v_id;
 END $$;
 

@@ -36,7 +36,7 @@ def fund(shanghai: Region) -> Account:
 
 
 def funded(fund: Account, region: Region, minutes: int, **limits: int | None) -> Account:
-    account = ledger.account_open(kind=AccountKind.MEMBER, region=region, **limits)  # type: ignore[arg-type]
+    account = ledger.account_open(kind=AccountKind.MEMBER, region=region, **limits)
     if minutes:
         ledger.transfer(
             idempotency_key=key("fund"),

@@ -1,0 +1,101 @@
+"""Signed statements a member can keep: what the account holds, its recent entries, and the sealed block its
+latest sealed entry is anchored in — checkable offline with the platform's public key alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+
+from timebank.ledger import proofs
+from timebank.ledger.models import Account, Block, BlockEntry, Posting, Transaction
+from timebank.ledger.sealing import TXN_FIELDS, documents, postings_of
+from timebank.ledger.selectors import account_statement
+from timebank.ledger.signing import platform_key
+
+
+def _anchor(account: Account) -> dict[str, Any] | None:
+    latest = (
+        Posting.objects.filter(account=account, transaction__block_entry__isnull=False)
+        .order_by("-account_seq")
+        .values_list("transaction_id", flat=True)
+        .first()
+    )
+    if latest is None:
+        return None
+    entry = BlockEntry.objects.select_related("block").get(transaction_id=latest)
+    block: Block = entry.block
+    leaves = [bytes.fromhex(h) for h in block.entries.order_by("position").values_list("leaf", flat=True)]
+    row = Transaction.objects.filter(pk=latest).values_list(*TXN_FIELDS).get()
+    document = next(documents([row], postings_of(latest, latest)))
+    return {
+        "block": proofs.block_document(
+            seq=block.seq,
+            prev_hash=block.prev_hash,
+            root=block.root,
+            tx_count=block.tx_count,
+            first_txn_id=block.first_txn_id,
+            last_txn_id=block.last_txn_id,
+            created_at=block.created_at,
+            key_id=block.key_id,
+        ),
+        "block_hash": block.hash,
+        "block_signature": block.signature,
+        "transaction": document,
+        "index": entry.position,
+        "path": [h.hex() for h in proofs.inclusion_path(leaves, entry.position)],
+    }
+
+
+def statement_issue(account: Account, *, entries: int = 20) -> dict[str, Any]:
+    """A signed statement of ``account`` with its last ``entries`` entries (oldest first)."""
+    account.refresh_from_db()
+    key = platform_key()
+    page = account_statement(account.pk, limit=entries)
+    statement: dict[str, Any] = {
+        "format": proofs.STATEMENT_FORMAT,
+        "issued_at": proofs.utc_text(timezone.now()),
+        "account": {
+            "id": account.pk,
+            "kind": account.kind,
+            "area": account.area,
+            "balance": account.balance,
+            "held": account.held,
+            "available": account.balance - account.held,
+            "entries": account.entries,
+        },
+        "entries": [
+            {
+                "seq": e.seq,
+                "transaction": e.transaction_id,
+                "kind": e.kind,
+                "memo": e.memo,
+                "amount": e.amount,
+                "balance_after": e.balance_after,
+                "at": proofs.utc_text(e.at),
+            }
+            for e in reversed(page.entries)
+        ],
+        "anchor": _anchor(account),
+        "key_id": key.key_id,
+        "public_key": key.public_hex,
+    }
+    statement["signature"] = key.sign(proofs.statement_body(statement))
+    return statement
+
+
+def receipt_of(statement: dict[str, Any]) -> dict[str, Any]:
+    """The few facts of a statement small enough for a QR code, signed on their own."""
+    anchor = statement.get("anchor") or {}
+    receipt: dict[str, Any] = {
+        "format": proofs.RECEIPT_FORMAT,
+        "account": statement["account"]["id"],
+        "balance": statement["account"]["balance"],
+        "entries": statement["account"]["entries"],
+        "issued_at": statement["issued_at"],
+        "block": anchor.get("block", {}).get("seq"),
+        "block_hash": anchor.get("block_hash"),
+        "key_id": statement["key_id"],
+    }
+    receipt["signature"] = platform_key().sign(proofs.statement_body(receipt))
+    return receipt
