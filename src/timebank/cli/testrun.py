@@ -41,7 +41,7 @@ def run_pytest(label: str, database_url: str, extra: list[str]) -> tuple[int, di
     print(f"\n=== tests on {label} ({database_url}) ===", flush=True)
     env = dict(os.environ, TIMEBANK_DATABASE_URL=database_url)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", *extra],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -56,7 +56,7 @@ def ledger_export(out: IO[str], *, fmt: str, area: str | None = None) -> int:
         for _account, name in accounts.values():
             out.write(f"{opened.isoformat()} open {name} {COMMODITY}\n")
     else:
-        out.write(f"; TimeBank ledger in minutes ({COMMODITY})\ncommodity 1 {COMMODITY}\n")
+        out.write(f"; TimeBank ledger in minutes ({COMMODITY})\n")
         for _account, name in accounts.values():
             out.write(f"account {name}\n")
     out.write("\n")
@@ -72,7 +72,7 @@ def ledger_export(out: IO[str], *, fmt: str, area: str | None = None) -> int:
                 f'{day.isoformat()} * {_quote(txn.kind)} {_quote(txn.memo)}\n  timebank-id: "{txn.pk}"\n'
             )
         else:
-            memo = txn.memo.replace("\n", " ").replace(";", ",")
+            memo = " ".join(txn.memo.split()).replace(";", ",")  # one line: no CR, LF or tab survives
             out.write(f"{day.isoformat()} * {txn.kind} | {memo}  ; timebank-id:{txn.pk}\n")
         for posting in postings:
             _account, name = accounts[posting.account_id]

@@ -141,7 +141,7 @@ class Transaction(AppendOnly):
     reverses = models.OneToOneField(
         "self", models.PROTECT, null=True, blank=True, related_name="reversed_by", db_constraint=True
     )
-    created_at = models.DateTimeField(_("when"), db_index=True)
+    created_at = models.DateTimeField(_("when"))
 
     class Meta:
         verbose_name = _("transaction")

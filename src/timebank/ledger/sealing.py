@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -150,7 +151,23 @@ def ledger_seal(*, limit: int = BLOCK_MAX, settle_seconds: int | None = None) ->
             ),
             batch_size=5000,
         )
+    transaction.on_commit(lambda: _witness(block))
     return block
+
+
+def witness_file() -> Path | None:
+    """Where the sealer also writes each block's hash, outside the database (None to keep no witness)."""
+    name = settings.LEDGER_WITNESS_FILE
+    return Path(name) if name else None
+
+
+def _witness(block: Block) -> None:
+    path = witness_file()
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="ascii") as handle:
+        handle.write(f"{block.seq} {block.hash} {proofs.utc_text(block.created_at)}\n")
 
 
 def ledger_seal_all(*, settle_seconds: int | None = None) -> list[Block]:

@@ -14,14 +14,17 @@ Any single edited, deleted, inserted or reordered row breaks at least one of the
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 
 from timebank.ledger import proofs
-from timebank.ledger.sealing import LOOKBACK
+from timebank.ledger.models import Block
+from timebank.ledger.sealing import LOOKBACK, witness_file
 from timebank.ledger.signing import public_keys
 
 CHUNK = 20_000
@@ -64,12 +67,14 @@ class Report:
         )
 
 
+_cursor_names = itertools.count(1)
+
+
 def _stream(sql: str) -> Iterator[tuple[Any, ...]]:
-    """Rows of ``sql`` in chunks, through a server-side cursor on PostgreSQL."""
-    connection.ensure_connection()
+    """Rows of ``sql`` in chunks, through a server-side cursor on PostgreSQL (inside ``ledger_verify``'s
+    transaction, so that every pass reads the same snapshot)."""
     if connection.vendor == "postgresql":
-        raw = connection.connection
-        with raw.transaction(), raw.cursor(name="timebank_verify") as cursor:
+        with connection.connection.cursor(name=f"timebank_verify_{next(_cursor_names)}") as cursor:
             cursor.itersize = CHUNK
             cursor.execute(sql)
             yield from cursor
@@ -89,11 +94,19 @@ def _when(value: Any) -> str:
     return proofs.utc_text(value)
 
 
-def ledger_verify(*, limit: int = 50) -> Report:
+def ledger_verify(*, limit: int = 50, witness: Path | None = None) -> Report:
+    """Check the whole ledger in one consistent snapshot. ``witness`` is the sealer's log of block hashes,
+    kept outside the database (default ``LEDGER_WITNESS_FILE``): blocks cut off the chain's end show there."""
     report = Report(limit=limit)
-    leaves = _transactions_pass(report)
-    _accounts_pass(report)
-    _blocks_pass(report, leaves)
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and outermost:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        leaves = _transactions_pass(report)
+        _accounts_pass(report)
+        _blocks_pass(report, leaves)
+    _witness_pass(report, witness if witness is not None else witness_file())
     return report
 
 
@@ -251,11 +264,13 @@ def _blocks_pass(report: Report, leaves: dict[int, dict[int, bytes]]) -> None:
     keys = public_keys()
     previous = proofs.GENESIS
     expected_seq = 1
+    present: set[int] = set()
     for seq, prev_hash, root, count, first, last, created_at, digest, signature, key_id in _stream(
         "SELECT seq, prev_hash, root, tx_count, first_txn_id, last_txn_id, created_at, hash, signature, "
         "key_id FROM ledger_block ORDER BY seq"
     ):
         report.blocks += 1
+        present.add(seq)
         if seq != expected_seq:
             report.add("block", seq, f"block {expected_seq} is missing")
         expected_seq = seq + 1
@@ -287,3 +302,21 @@ def _blocks_pass(report: Report, leaves: dict[int, dict[int, bytes]]) -> None:
         elif proofs.merkle_root([own[i] for i in range(count)]).hex() != root:
             report.add("block", seq, "its entries no longer hash to its root")
         previous = digest
+    for seq in sorted(set(leaves) - present):
+        report.add("block", seq, "seals transactions but the block itself is missing")
+
+
+def _witness_pass(report: Report, witness: Path | None) -> None:
+    """Every block hash the sealer witnessed must still be in the chain, unchanged."""
+    if witness is None or not witness.exists():
+        return
+    witnessed = {}
+    for line in witness.read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].isdigit():
+            witnessed[int(parts[0])] = parts[1]
+    stored = dict(Block.objects.filter(seq__in=witnessed).values_list("seq", "hash"))
+    for seq, digest in sorted(witnessed.items()):
+        if stored.get(seq) != digest:
+            report.add("block", seq, "was witnessed when sealed but is missing or different now")
+            return

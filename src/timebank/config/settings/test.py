@@ -10,6 +10,7 @@ FIELD_ENCRYPTION_KEYS = ["l1tkc2Bqj5P7e1y4lW0KXoJ3o3m0OQ2a1b5m6Vv9pY0="]
 FIELD_HASH_KEY = "test-hash-key-0123456789"
 LEDGER_SIGNING_KEY = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"  # RFC 8032 test 1
 LEDGER_SEAL_SETTLE_SECONDS = 0
+LEDGER_WITNESS_FILE = ""  # tests that need a witness point it at their own file
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = ["*"]
 

@@ -37,6 +37,16 @@ BEGIN
         DETAIL = format('%s on %s refused: the ledger is append-only', TG_OP, TG_TABLE_NAME);
 END $$;
 
+CREATE OR REPLACE FUNCTION ledger_in_batch() RETURNS boolean LANGUAGE plpgsql AS $$
+-- True only when called (through triggers) from within ledger_post_batch: a session setting alone, which
+-- anyone can set, is not enough to skip a check.
+DECLARE
+    v_stack text;
+BEGIN
+    GET DIAGNOSTICS v_stack = PG_CONTEXT;
+    RETURN position('function ledger_post_batch(' IN v_stack) > 0;
+END $$;
+
 CREATE OR REPLACE FUNCTION ledger_account_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
@@ -47,7 +57,8 @@ BEGIN
         RETURN NEW;
     END IF;
     IF (NEW.balance <> OLD.balance OR NEW.held <> OLD.held OR NEW.entries <> OLD.entries)
-            AND pg_trigger_depth() < 2 THEN
+            AND pg_trigger_depth() < 2
+            AND NOT (current_setting('timebank.ledger_batch', true) = 'on' AND ledger_in_batch()) THEN
         RAISE EXCEPTION USING MESSAGE = 'ledger_append_only',
             DETAIL = format('account %s: balance and held minutes change only through postings and holds', OLD.id);
     END IF;
@@ -70,6 +81,9 @@ DECLARE
     v_account_area text;
     v_status text;
 BEGIN
+    IF current_setting('timebank.ledger_batch', true) = 'on' AND ledger_in_batch() THEN
+        RETURN NEW;  -- ledger_post_batch computed and checked this posting's balance and number itself
+    END IF;
     SELECT kind, area INTO v_kind, v_area FROM ledger_transaction WHERE id = NEW.transaction_id;
     UPDATE ledger_account SET balance = balance + NEW.amount, entries = entries + 1 WHERE id = NEW.account_id
         RETURNING balance, entries, area, status INTO v_balance, v_seq, v_account_area, v_status;
@@ -102,26 +116,28 @@ BEGIN
     ELSE
         v_txn := NEW.transaction_id;
     END IF;
-    -- The postings of one transaction are queued together: check each transaction once per commit.
-    IF current_setting('timebank.ledger_checked', true) = v_txn::text THEN
-        RETURN NULL;
-    END IF;
     SELECT coalesce(sum(amount), 0), count(*) INTO v_sum, v_count FROM ledger_posting WHERE transaction_id = v_txn;
     IF v_sum <> 0 OR v_count < 2 THEN
         RAISE EXCEPTION USING MESSAGE = 'ledger_unbalanced', ERRCODE = 'check_violation',
             CONSTRAINT = 'ledger_transaction_balanced',
             DETAIL = format('transaction=%s sum=%s postings=%s', v_txn, v_sum, v_count);
     END IF;
-    PERFORM set_config('timebank.ledger_checked', v_txn::text, true);
     RETURN NULL;
 END $$;
 
+-- ledger_post_batch checks its own sums before it inserts; its rows are not queued again.
 CREATE CONSTRAINT TRIGGER ledger_transaction_balanced AFTER INSERT ON ledger_transaction
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_check_balanced();
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    WHEN (current_setting('timebank.ledger_batch', true) IS DISTINCT FROM 'on' OR NOT ledger_in_batch())
+    EXECUTE FUNCTION ledger_check_balanced();
 CREATE CONSTRAINT TRIGGER ledger_posting_balanced AFTER INSERT ON ledger_posting
-    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_check_balanced();
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    WHEN (current_setting('timebank.ledger_batch', true) IS DISTINCT FROM 'on' OR NOT ledger_in_batch())
+    EXECUTE FUNCTION ledger_check_balanced();
 
-CREATE OR REPLACE FUNCTION ledger_hold_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION ledger_hold_check() RETURNS trigger LANGUAGE plpgsql AS $$
+-- BEFORE: refuse what a hold may never do. No side effects here: an INSERT … ON CONFLICT DO NOTHING runs
+-- BEFORE triggers even for the row it then skips.
 BEGIN
     IF TG_OP = 'DELETE' THEN
         RAISE EXCEPTION USING MESSAGE = 'ledger_append_only', DETAIL = 'holds are released, never deleted';
@@ -129,10 +145,6 @@ BEGIN
     IF TG_OP = 'INSERT' THEN
         IF NEW.status <> 'pending' THEN
             RAISE EXCEPTION USING MESSAGE = 'ledger_hold_not_pending', DETAIL = 'a hold starts pending';
-        END IF;
-        UPDATE ledger_account SET held = held + NEW.amount WHERE id = NEW.account_id AND status = 'open';
-        IF NOT FOUND THEN
-            RAISE EXCEPTION USING MESSAGE = 'ledger_account_closed', DETAIL = format('account=%s', NEW.account_id);
         END IF;
         RETURN NEW;
     END IF;
@@ -145,13 +157,26 @@ BEGIN
     IF OLD.status <> 'pending' THEN
         RAISE EXCEPTION USING MESSAGE = 'ledger_hold_not_pending', DETAIL = format('hold=%s', OLD.id);
     END IF;
-    IF NEW.status <> 'pending' THEN
-        UPDATE ledger_account SET held = held - OLD.amount WHERE id = OLD.account_id;
-    END IF;
     RETURN NEW;
 END $$;
 
-CREATE TRIGGER ledger_hold_apply BEFORE INSERT OR UPDATE OR DELETE ON ledger_hold
+CREATE OR REPLACE FUNCTION ledger_hold_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+-- AFTER: a new pending hold reserves its minutes; a hold leaving pending frees them.
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        UPDATE ledger_account SET held = held + NEW.amount WHERE id = NEW.account_id AND status = 'open';
+        IF NOT FOUND THEN
+            RAISE EXCEPTION USING MESSAGE = 'ledger_account_closed', DETAIL = format('account=%s', NEW.account_id);
+        END IF;
+    ELSIF OLD.status = 'pending' AND NEW.status <> 'pending' THEN
+        UPDATE ledger_account SET held = held - OLD.amount WHERE id = OLD.account_id;
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER ledger_hold_check BEFORE INSERT OR UPDATE OR DELETE ON ledger_hold
+    FOR EACH ROW EXECUTE FUNCTION ledger_hold_check();
+CREATE TRIGGER ledger_hold_apply AFTER INSERT OR UPDATE ON ledger_hold
     FOR EACH ROW EXECUTE FUNCTION ledger_hold_apply();
 
 CREATE OR REPLACE FUNCTION ledger_post(
@@ -211,6 +236,127 @@ BEGIN
     RETURN v_id;
 END $$;
 
+CREATE OR REPLACE FUNCTION ledger_post_batch(
+    p_keys text[], p_hashes text[], p_kinds text[], p_memos text[], p_actors bigint[], p_subjects text[],
+    p_ref_types text[], p_ref_ids text[], p_policies bigint[],
+    p_leg_txn int[], p_leg_accounts bigint[], p_leg_amounts bigint[]
+) RETURNS bigint[] LANGUAGE plpgsql AS $$
+-- Posts many transactions at once, all or nothing, set-based: each account is locked and updated once,
+-- however many postings it gets. Returns the ids in request order (minus the id for a request already
+-- posted under its idempotency key). The same rules as ledger_post, checked for every intermediate balance.
+DECLARE
+    v_n int := coalesce(array_length(p_keys, 1), 0);
+    v_new int;
+    v_inserted int;
+    v_problem text;
+    v_detail text;
+    v_ids bigint[];
+BEGIN
+    IF v_n = 0 THEN
+        RETURN ARRAY[]::bigint[];
+    END IF;
+    CREATE TEMP TABLE IF NOT EXISTS ledger_batch_txns (
+        i int PRIMARY KEY, key text, hash text, kind text, memo text, actor bigint, subject text, ref_type text,
+        ref_id text, policy bigint, area text, id bigint, existing bigint
+    ) ON COMMIT DROP;
+    CREATE TEMP TABLE IF NOT EXISTS ledger_batch_legs (
+        t int, o int, account bigint, amount bigint, area text, seq bigint, balance_after bigint
+    ) ON COMMIT DROP;
+    TRUNCATE ledger_batch_txns, ledger_batch_legs;
+    INSERT INTO ledger_batch_txns (i, key, hash, kind, memo, actor, subject, ref_type, ref_id, policy)
+    SELECT q.i, q.key, q.hash, q.kind, q.memo, q.actor, q.subject, q.ref_type, q.ref_id, q.policy
+      FROM unnest(p_keys, p_hashes, p_kinds, p_memos, p_actors, p_subjects, p_ref_types, p_ref_ids, p_policies)
+           WITH ORDINALITY AS q(key, hash, kind, memo, actor, subject, ref_type, ref_id, policy, i);
+    INSERT INTO ledger_batch_legs (t, o, account, amount)
+    SELECT l.t, l.o, l.account, l.amount
+      FROM unnest(p_leg_txn, p_leg_accounts, p_leg_amounts) WITH ORDINALITY AS l(t, account, amount, o);
+    ANALYZE ledger_batch_txns;  -- temporary tables have no statistics; without them every join is a nested loop
+    ANALYZE ledger_batch_legs;
+
+    IF (SELECT count(DISTINCT t) FROM ledger_batch_legs) <> v_n
+       OR EXISTS (SELECT 1 FROM ledger_batch_legs GROUP BY t HAVING count(*) < 2 OR sum(amount) <> 0
+                  OR bool_or(amount = 0) OR count(DISTINCT account) <> count(*)) THEN
+        RAISE EXCEPTION USING MESSAGE = 'ledger_unbalanced',
+            DETAIL = 'every transaction needs two or more non-zero postings on distinct accounts summing to zero';
+    END IF;
+    IF 'reversal' = ANY(p_kinds) THEN
+        RAISE EXCEPTION USING MESSAGE = 'ledger_unbalanced', DETAIL = 'reversals are posted one by one';
+    END IF;
+
+    -- Requests already posted under their key: the same request returns the first result, another is refused.
+    UPDATE ledger_batch_txns b SET existing = t.id FROM ledger_transaction t WHERE t.idempotency_key = b.key;
+    SELECT format('transaction=%s', t.id) INTO v_detail
+      FROM ledger_batch_txns b JOIN ledger_transaction t ON t.id = b.existing
+     WHERE t.request_hash <> b.hash LIMIT 1;
+    IF v_detail IS NOT NULL THEN
+        RAISE EXCEPTION USING MESSAGE = 'ledger_idempotency_conflict', DETAIL = v_detail;
+    END IF;
+    DELETE FROM ledger_batch_legs l USING ledger_batch_txns b WHERE b.i = l.t AND b.existing IS NOT NULL;
+
+    PERFORM 1 FROM ledger_account WHERE id IN (SELECT DISTINCT account FROM ledger_batch_legs) ORDER BY id FOR UPDATE;
+    UPDATE ledger_batch_legs l SET area = a.area FROM ledger_account a WHERE a.id = l.account;
+    UPDATE ledger_batch_txns b SET area = f.area, id = nextval('ledger_transaction_id_seq')
+      FROM (SELECT DISTINCT ON (t) t, area FROM ledger_batch_legs ORDER BY t, o) f WHERE f.t = b.i;
+    SELECT CASE WHEN a.id IS NULL THEN 'ledger_account_not_found'
+                WHEN a.status <> 'open' THEN 'ledger_account_closed'
+                ELSE 'ledger_area_mismatch' END,
+           format('account=%s', l.account)
+      INTO v_problem, v_detail
+      FROM ledger_batch_legs l
+      JOIN ledger_batch_txns b ON b.i = l.t
+      LEFT JOIN ledger_account a ON a.id = l.account
+     WHERE a.id IS NULL OR a.status <> 'open' OR (l.area <> b.area AND b.kind <> 'clearing')
+     LIMIT 1;
+    IF v_problem IS NOT NULL THEN
+        RAISE EXCEPTION USING MESSAGE = v_problem, DETAIL = v_detail;
+    END IF;
+
+    -- Every running balance of every account, in request order: none below its floor, none above its cap.
+    UPDATE ledger_batch_legs l SET seq = r.seq, balance_after = r.balance_after
+      FROM (
+          SELECT x.t, x.account, a.entries + row_number() OVER w AS seq, a.balance + sum(x.amount) OVER w AS balance_after
+            FROM ledger_batch_legs x JOIN ledger_account a ON a.id = x.account
+          WINDOW w AS (PARTITION BY x.account ORDER BY x.t ROWS UNBOUNDED PRECEDING)
+      ) r
+     WHERE r.t = l.t AND r.account = l.account;
+    SELECT CASE WHEN a.floor IS NOT NULL AND l.balance_after - a.held < a.floor THEN 'ledger_insufficient_funds'
+                ELSE 'ledger_over_cap' END,
+           format('account=%s', l.account)
+      INTO v_problem, v_detail
+      FROM ledger_batch_legs l JOIN ledger_account a ON a.id = l.account
+     WHERE (a.floor IS NOT NULL AND l.balance_after - a.held < a.floor) OR (a.cap IS NOT NULL AND l.balance_after > a.cap)
+     ORDER BY l.t, l.account
+     LIMIT 1;
+    IF v_problem IS NOT NULL THEN
+        RAISE EXCEPTION USING MESSAGE = v_problem, DETAIL = v_detail;
+    END IF;
+
+    PERFORM set_config('timebank.ledger_batch', 'on', true);
+    SELECT count(*) INTO v_new FROM ledger_batch_txns WHERE existing IS NULL;
+    INSERT INTO ledger_transaction (id, kind, memo, actor_id, subject, ref_type, ref_id, policy_id, area,
+                                    idempotency_key, request_hash, reverses_id, created_at)
+    SELECT id, kind, memo, actor, subject, ref_type, ref_id, policy, area, key, hash, NULL, now()
+      FROM ledger_batch_txns WHERE existing IS NULL ORDER BY i
+    ON CONFLICT (idempotency_key) DO NOTHING;
+    GET DIAGNOSTICS v_inserted = ROW_COUNT;
+    IF v_inserted <> v_new THEN  -- a concurrent request took one of these keys just now: try the whole batch again
+        RAISE EXCEPTION USING MESSAGE = 'ledger_retry', ERRCODE = 'serialization_failure',
+            DETAIL = 'an idempotency key was posted concurrently';
+    END IF;
+    INSERT INTO ledger_posting (transaction_id, account_id, amount, account_seq, balance_after)
+    SELECT b.id, l.account, l.amount, l.seq, l.balance_after
+      FROM ledger_batch_legs l JOIN ledger_batch_txns b ON b.i = l.t
+     ORDER BY l.t, l.account;
+    UPDATE ledger_account a SET balance = f.balance_after, entries = f.seq
+      FROM (SELECT DISTINCT ON (account) account, seq, balance_after FROM ledger_batch_legs
+             ORDER BY account, seq DESC) f
+     WHERE a.id = f.account;
+    PERFORM set_config('timebank.ledger_batch', 'off', true);
+
+    SELECT array_agg(coalesce(-existing, id) ORDER BY i) INTO v_ids FROM ledger_batch_txns;
+    RETURN v_ids;
+END $$;
+
 CREATE OR REPLACE FUNCTION ledger_hold_place(
     p_key text, p_hash text, p_account bigint, p_amount bigint, p_memo text, p_ref_type text, p_ref_id text,
     p_expires timestamptz
@@ -255,6 +401,14 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION USING MESSAGE = 'ledger_transaction_not_found', DETAIL = format('hold=%s', p_hold);
     END IF;
+    -- A retry that waited for the lock behind its own first attempt finds that attempt's result now.
+    SELECT id, request_hash INTO v_id, v_hash FROM ledger_transaction WHERE idempotency_key = p_key;
+    IF v_id IS NOT NULL THEN
+        IF v_hash <> p_hash THEN
+            RAISE EXCEPTION USING MESSAGE = 'ledger_idempotency_conflict', DETAIL = format('transaction=%s', v_id);
+        END IF;
+        RETURN -v_id;
+    END IF;
     IF v_hold.status <> 'pending' THEN
         RAISE EXCEPTION USING MESSAGE = 'ledger_hold_not_pending', DETAIL = format('hold=%s', p_hold);
     END IF;
@@ -298,6 +452,8 @@ CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
 """
 
 PG_DOWN = """
+DROP FUNCTION IF EXISTS ledger_post_batch(text[], text[], text[], text[], bigint[], text[], text[], text[], bigint[],
+                                          int[], bigint[], bigint[]);
 DROP FUNCTION IF EXISTS ledger_hold_release(bigint);
 DROP FUNCTION IF EXISTS ledger_hold_capture(bigint, text, text, text, text, bigint, text, text, text, bigint,
                                             bigint[], bigint[]);
@@ -305,7 +461,9 @@ DROP FUNCTION IF EXISTS ledger_hold_place(text, text, bigint, bigint, text, text
 DROP FUNCTION IF EXISTS ledger_post(text, text, text, text, bigint, text, text, text, bigint, bigint,
                                     bigint[], bigint[]);
 DROP TRIGGER IF EXISTS ledger_hold_apply ON ledger_hold;
+DROP TRIGGER IF EXISTS ledger_hold_check ON ledger_hold;
 DROP FUNCTION IF EXISTS ledger_hold_apply();
+DROP FUNCTION IF EXISTS ledger_hold_check();
 DROP TRIGGER IF EXISTS ledger_posting_balanced ON ledger_posting;
 DROP TRIGGER IF EXISTS ledger_transaction_balanced ON ledger_transaction;
 DROP FUNCTION IF EXISTS ledger_check_balanced();
@@ -313,6 +471,7 @@ DROP TRIGGER IF EXISTS ledger_posting_apply ON ledger_posting;
 DROP FUNCTION IF EXISTS ledger_posting_apply();
 DROP TRIGGER IF EXISTS ledger_account_guard ON ledger_account;
 DROP FUNCTION IF EXISTS ledger_account_guard();
+DROP FUNCTION IF EXISTS ledger_in_batch();
 """
 
 SQLITE_APPEND_ONLY = [

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,10 @@ from timebank.cli.base import TimebankCommand
 
 def _read_key(value: str) -> str:
     """A public key given as hex, or as @FILE holding it."""
-    text = Path(value[1:]).read_text().strip() if value.startswith("@") else value.strip()
+    try:
+        text = Path(value[1:]).read_text().strip() if value.startswith("@") else value.strip()
+    except OSError as exc:
+        raise CommandError(f"--public-key: cannot read {value[1:]} ({exc.strerror})") from exc
     try:
         if len(bytes.fromhex(text)) != 32:
             raise ValueError
@@ -106,7 +108,7 @@ class Command(TimebankCommand):
             )
         try:
             problems = verify_document(document, key)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             problems = [f"malformed statement ({exc!r})"]
         for problem in problems:
             self.stdout.write(f"  {problem}")
@@ -127,4 +129,4 @@ class Command(TimebankCommand):
         from timebank.ledger.signing import platform_key
 
         key = platform_key()
-        sys.stdout.write(f"key id {key.key_id}\npublic key {key.public_hex}\n")
+        self.stdout.write(f"key id {key.key_id}\npublic key {key.public_hex}")
