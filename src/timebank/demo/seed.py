@@ -12,8 +12,11 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from timebank.ledger import services as ledger
+from timebank.ledger.models import AccountKind, TransactionKind
+from timebank.ledger.sealing import ledger_seal_all
 from timebank.people import services as people
-from timebank.people.models import PriorityGroup, Relation, Role, User
+from timebank.people.models import Member, PriorityGroup, Relation, Role, User
 from timebank.people.validators import id_check_digit
 from timebank.regions import services as regions
 from timebank.regions.models import Policy, Region
@@ -171,4 +174,53 @@ def seed_demo() -> list[Login]:
         people.member_sign_in_create(
             actor=staff["community"], member=members[name], username=username, password=DEMO_PASSWORD
         )
+    _seed_ledger(members)
     return demo_logins()
+
+
+# Hours volunteers served before the platform, entered from the paper record cards (minutes).
+OPENING = {
+    "李秀英": 7_260,
+    "张国强": 4_830,
+    "周美华": 2_940,
+    "吴建国": 1_500,
+    "郑雅琴": 960,
+    "黄志明": 600,
+    "徐桂芳": 3_120,
+    "林海燕": 420,
+    "钱玉珍": 5_400,
+    "冯家宝": 1_980,
+}
+GIFTS = [("林海燕", "林淑珍", 120, "给妈妈的陪伴时间"), ("李秀英", "高凤英", 60, "邻里互助")]
+
+
+def _seed_ledger(members: dict[str, Member]) -> None:
+    """Opening balances carried over from the paper cards, a few gifts, then everything sealed."""
+    funds = {
+        code: ledger.system_account(kind=AccountKind.PUBLIC_FUND, region=region_get(code))
+        for code in ("310101", "310109")
+    }
+    for name, minutes in OPENING.items():
+        member = members[name]
+        assert member.account_id is not None
+        ledger.transfer(
+            idempotency_key=f"demo-opening-{member.pk}",
+            source=funds[member.home_region.code[:6]].pk,
+            destination=member.account_id,
+            minutes=minutes,
+            kind=TransactionKind.OPENING,
+            memo="纸质服务记录卡迁移（1998–2025 年累计）",
+            subject=f"member:{member.pk}",
+        )
+    for giver, receiver, minutes, memo in GIFTS:
+        source, destination = members[giver].account_id, members[receiver].account_id
+        assert source is not None and destination is not None
+        ledger.transfer(
+            idempotency_key=f"demo-gift-{giver}-{receiver}",
+            source=source,
+            destination=destination,
+            minutes=minutes,
+            kind=TransactionKind.GIFT,
+            memo=memo,
+        )
+    transaction.on_commit(lambda: ledger_seal_all(settle_seconds=0))

@@ -20,6 +20,7 @@ import psycopg
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from timebank.ledger import errors
 from timebank.ledger.models import (
@@ -126,15 +127,19 @@ LIMITS = _Limits()
 def _check_text(name: str, value: str, limit: int) -> None:
     if not isinstance(value, str) or len(value) > limit:
         raise errors.InvalidAmount(
-            fields={name: [f"text of at most {limit} characters"]}, code="ledger_invalid_field"
+            fields={name: [_("text of at most %(n)d characters") % {"n": limit}]}, code="ledger_invalid_field"
         )
 
 
 def _check_amount(amount: object, *, positive: bool = False) -> int:
     if not isinstance(amount, int) or isinstance(amount, bool):
-        raise errors.InvalidAmount(fields={"amount": ["a whole number of minutes"]})
+        raise errors.InvalidAmount(fields={"amount": [_("a whole number of minutes")]})
     if amount == 0 or (positive and amount < 0) or abs(amount) > MAX_MINUTES:
-        raise errors.InvalidAmount(fields={"amount": ["positive" if positive else "non-zero", str(amount)]})
+        raise errors.InvalidAmount(
+            fields={
+                "amount": [(_("must be positive") if positive else _("must not be zero")) + f" ({amount})"]
+            }
+        )
     return amount
 
 
@@ -142,11 +147,12 @@ def validate_post(request: PostRequest) -> None:
     """The checks that need no database: the shape of the request."""
     if not request.idempotency_key or len(request.idempotency_key) > LIMITS.key:
         raise errors.InvalidAmount(
-            fields={"idempotency_key": ["1 to 100 characters"]}, code="ledger_invalid_key"
+            fields={"idempotency_key": [_("1 to 100 characters")]}, code="ledger_invalid_key"
         )
     if request.kind not in LIMITS.kinds:
         raise errors.InvalidAmount(
-            fields={"kind": [f"unknown kind {request.kind!r}"]}, code="ledger_invalid_kind"
+            fields={"kind": [_("unknown kind “%(kind)s”") % {"kind": request.kind}]},
+            code="ledger_invalid_kind",
         )
     for name in ("memo", "subject", "ref_type", "ref_id"):
         _check_text(name, getattr(request, name), getattr(LIMITS, name))
@@ -155,11 +161,13 @@ def validate_post(request: PostRequest) -> None:
     for leg in request.legs:
         _check_amount(leg.amount)
     if len({leg.account_id for leg in request.legs}) != len(request.legs):
-        raise errors.Unbalanced(fields={"legs": ["each account appears once"]})
+        raise errors.Unbalanced(fields={"legs": [_("each account appears once")]})
     if sum(leg.amount for leg in request.legs) != 0:
         raise errors.Unbalanced(extra={"sum": sum(leg.amount for leg in request.legs)})
     if (request.kind == TransactionKind.REVERSAL) != (request.reverses_id is not None):
-        raise errors.Unbalanced(fields={"reverses": ["a reversal, and only a reversal, names the original"]})
+        raise errors.Unbalanced(
+            fields={"reverses": [_("a reversal, and only a reversal, names the original")]}
+        )
 
 
 # --- error mapping ----------------------------------------------------------------------------------------
@@ -284,7 +292,7 @@ def post_many(requests: Sequence[PostRequest]) -> list[Posted]:
     for request in requests:
         validate_post(request)
         if request.reverses_id is not None:
-            raise errors.Unbalanced(fields={"reverses": ["reversals are posted one by one"]})
+            raise errors.Unbalanced(fields={"reverses": [_("reversals are posted one by one")]})
         hashes.append(request.request_hash())
     if _pg():
         if not requests:
@@ -417,7 +425,9 @@ def _check_reversal(request: PostRequest) -> None:
         )
     }
     if negated != {leg.account_id: leg.amount for leg in request.legs}:
-        raise errors.Unbalanced(fields={"legs": ["a reversal negates every posting of the original exactly"]})
+        raise errors.Unbalanced(
+            fields={"legs": [_("a reversal negates every posting of the original exactly")]}
+        )
 
 
 # --- holds ------------------------------------------------------------------------------------------------
@@ -427,7 +437,7 @@ def hold_place(request: HoldRequest) -> Held:
     _check_amount(request.amount, positive=True)
     if not request.idempotency_key or len(request.idempotency_key) > LIMITS.key:
         raise errors.InvalidAmount(
-            fields={"idempotency_key": ["1 to 100 characters"]}, code="ledger_invalid_key"
+            fields={"idempotency_key": [_("1 to 100 characters")]}, code="ledger_invalid_key"
         )
     for name in ("memo", "ref_type", "ref_id"):
         _check_text(name, getattr(request, name), getattr(LIMITS, name))

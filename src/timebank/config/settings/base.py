@@ -23,6 +23,8 @@ FIELD_HASH_KEY = env_str("TIMEBANK_FIELD_HASH_KEY", "")
 LEDGER_SIGNING_KEY = env_str("TIMEBANK_LEDGER_SIGNING_KEY", "")
 # A transaction is sealed once it is this old, so that slower concurrent commits land in order.
 LEDGER_SEAL_SETTLE_SECONDS = env_int("TIMEBANK_LEDGER_SEAL_SETTLE_SECONDS", 2)
+# `timebank serve` seals in a background thread this often (the embedded mode); 0 turns it off.
+LEDGER_SEAL_EVERY_SECONDS = env_int("TIMEBANK_LEDGER_SEAL_EVERY_SECONDS", 10)
 # The sealer appends every block's hash here too — keep it (or ship it) off the database server, so that
 # cutting blocks off the end of the chain cannot go unnoticed. Empty: keep no witness.
 LEDGER_WITNESS_FILE = env_str("TIMEBANK_LEDGER_WITNESS_FILE", str(VAR_DIR / "ledger" / "witness.log"))

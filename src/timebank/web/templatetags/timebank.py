@@ -5,6 +5,8 @@ from typing import Any
 from django import template
 
 from timebank.audit.models import AuditEvent
+from timebank.common.units import format_minutes
+from timebank.ledger.models import TransactionKind
 
 register = template.Library()
 
@@ -16,3 +18,20 @@ def changes(event: AuditEvent) -> list[tuple[str, Any, Any]]:
     new = event.new or {}
     keys = list(dict.fromkeys([*old, *new]))
     return [(key, old.get(key), new.get(key)) for key in keys]
+
+
+@register.filter
+def minutes(value: int) -> str:
+    """Integer minutes as people read them: "3 小时 30 分" / "3 h 30 min"."""
+    return format_minutes(int(value))
+
+
+@register.filter
+def signed_minutes(value: int) -> str:
+    """A movement of minutes with its direction: "+1 h" / "-30 min"."""
+    return ("+" if value > 0 else "") + format_minutes(int(value))
+
+
+@register.filter
+def transaction_kind(value: str) -> str:
+    return str(TransactionKind(value).label) if value in TransactionKind.values else value
