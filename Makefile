@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PG_URL ?= postgres://postgres@127.0.0.1:5432/timebank
 
-.PHONY: demo test test-sqlite test-postgres lint typecheck messages clean serve
+.PHONY: demo test test-sqlite test-postgres lint messages bench clean serve install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,12 @@ test-postgres: $(STAMP)
 	$(BIN)/python -m timebank.cli.testrun --only postgres --postgres-url "$(PG_URL)"
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/mypy src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy src tests bench
+
+# Benchmarks on PostgreSQL against references measured in the same run (see BENCHMARKS.md).
+bench: $(STAMP)
+	$(BIN)/python bench/ledger_bench.py
 
 messages: $(STAMP)
 	$(BIN)/python -m timebank.cli.messages

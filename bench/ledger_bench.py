@@ -50,8 +50,11 @@ def env() -> dict[str, str]:
 
 
 def psql(sql: str, db: str = "postgres") -> None:
-    subprocess.run(["psql", ADMIN_URL.rsplit("/", 1)[0] + "/" + db, "-q", "-c", sql], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["psql", ADMIN_URL.rsplit("/", 1)[0] + "/" + db, "-q", "-c", sql],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def setup_django() -> None:
@@ -79,17 +82,24 @@ def make_accounts(count: int, funding: int) -> tuple[int, int]:
     home = Region.objects.get(code="310101023001")
     fund = ledger.system_account(kind=AccountKind.PUBLIC_FUND, region=home)
     accounts = Account.objects.bulk_create(
-        [Account(kind=AccountKind.MEMBER, normal_side="credit", region=home, area="310000", floor=0)
-         for _ in range(count)]
+        [
+            Account(kind=AccountKind.MEMBER, normal_side="credit", region=home, area="310000", floor=0)
+            for _ in range(count)
+        ]
     )
     ids = sorted(a.pk for a in accounts)
     assert ids == list(range(ids[0], ids[0] + count)), "account ids must be consecutive"
     for start in range(0, count if funding else 0, 2000):
-        ledger.transactions_post_batch([
-            ledger.PostRequest(idempotency_key=f"fund-{i}", kind="funding",
-                               legs=(ledger.Leg(fund.pk, -funding), ledger.Leg(i, funding)))
-            for i in ids[start:start + 2000]
-        ])
+        ledger.transactions_post_batch(
+            [
+                ledger.PostRequest(
+                    idempotency_key=f"fund-{i}",
+                    kind="funding",
+                    legs=(ledger.Leg(fund.pk, -funding), ledger.Leg(i, funding)),
+                )
+                for i in ids[start : start + 2000]
+            ]
+        )
     return ids[0], fund.pk
 
 
@@ -100,7 +110,9 @@ PGBENCH_TRANSFER = r"""
 \set dst :base + (:a + :d) % :n
 \set m random(1, 60)
 \set neg -1 * :m
-SELECT ledger_post('pgb-' || :client_id || '-' || md5(random()::text || clock_timestamp()::text), 'x', 'transfer', '', NULL, '', '', '', NULL, NULL, ARRAY[:src::bigint, :dst::bigint], ARRAY[:neg::bigint, :m::bigint]);
+SELECT ledger_post('pgb-' || :client_id || '-' || md5(random()::text || clock_timestamp()::text), 'x',
+    'transfer', '', NULL, '', '', '', NULL, NULL,
+    ARRAY[:src::bigint, :dst::bigint], ARRAY[:neg::bigint, :m::bigint]);
 """
 
 
@@ -108,8 +120,9 @@ def pgbench(args: list[str], db: str) -> float:
     out = subprocess.run(
         ["pgbench", *args, ADMIN_URL.rsplit("/", 1)[0] + "/" + db], capture_output=True, text=True, check=True
     ).stdout
-    match = re.search(r"tps = ([\d.]+) \((?:without initial connection time|excluding connections establishing)",
-                      out)
+    match = re.search(
+        r"tps = ([\d.]+) \((?:without initial connection time|excluding connections establishing)", out
+    )
     if match is None:
         raise RuntimeError(out)
     return float(match.group(1))
@@ -130,8 +143,12 @@ def _service_worker(args: tuple[int, int, float, int]) -> tuple[int, int]:
         a = rng.randrange(count)
         b = (a + rng.randrange(1, count)) % count
         try:
-            ledger.transfer(idempotency_key=uuid.uuid4().hex, source=base + a, destination=base + b,
-                            minutes=rng.randint(1, 60))
+            ledger.transfer(
+                idempotency_key=uuid.uuid4().hex,
+                source=base + a,
+                destination=base + b,
+                minutes=rng.randint(1, 60),
+            )
             done += 1
         except errors.LedgerError:
             refused += 1
@@ -143,10 +160,23 @@ def bench_transfer(seconds: float) -> dict[str, Any]:
     base, _fund = make_accounts(ACCOUNTS, 1_000_000)
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
         script.write(PGBENCH_TRANSFER)
-    common = ["-n", "-c", str(CLIENTS), "-j", "2", "-T", str(int(seconds)), "-D", f"n={ACCOUNTS}",
-              "-D", f"base={base}"]
-    # Both sides use prepared statements: pgbench -M prepared, and the service's hot path (engine._call_prepared).
+    common = [
+        "-n",
+        "-c",
+        str(CLIENTS),
+        "-j",
+        "2",
+        "-T",
+        str(int(seconds)),
+        "-D",
+        f"n={ACCOUNTS}",
+        "-D",
+        f"base={base}",
+    ]
+    # The strict reference: prepared statements, like the service's hot path (engine._call_prepared).
     pg_tps = pgbench([*common, "-M", "prepared", "-f", script.name], DB)
+    # pgbench's default protocol, for comparison: the query text is parsed and planned on every call.
+    pg_simple_tps = pgbench([*common, "-M", "simple", "-f", script.name], DB)
     ctx = mp.get_context("spawn")
     started = time.perf_counter()
     with ctx.Pool(CLIENTS) as pool:
@@ -157,15 +187,25 @@ def bench_transfer(seconds: float) -> dict[str, Any]:
     service_tps = done / seconds
     psql(f"DROP DATABASE IF EXISTS {TPCB_DB}")
     psql(f"CREATE DATABASE {TPCB_DB}")
-    subprocess.run(["pgbench", "-i", "-q", "-s", "10", ADMIN_URL.rsplit("/", 1)[0] + "/" + TPCB_DB],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["pgbench", "-i", "-q", "-s", "10", ADMIN_URL.rsplit("/", 1)[0] + "/" + TPCB_DB],
+        check=True,
+        capture_output=True,
+    )
     tpcb_tps = pgbench(["-n", "-c", str(CLIENTS), "-j", "2", "-T", str(int(seconds))], TPCB_DB)
     psql(f"DROP DATABASE IF EXISTS {TPCB_DB}")
     return {
-        "clients": CLIENTS, "accounts": ACCOUNTS, "seconds": seconds,
-        "pgbench_same_transfer_tps": round(pg_tps, 1), "ledger_service_tps": round(service_tps, 1),
-        "ratio": round(service_tps / pg_tps, 3), "pgbench_tpcb_tps": round(tpcb_tps, 1),
-        "service_refused": sum(r[1] for r in results), "wall_seconds": round(elapsed, 1),
+        "clients": CLIENTS,
+        "accounts": ACCOUNTS,
+        "seconds": seconds,
+        "pgbench_same_transfer_tps": round(pg_tps, 1),
+        "ledger_service_tps": round(service_tps, 1),
+        "ratio": round(service_tps / pg_tps, 3),
+        "pgbench_same_transfer_simple_protocol_tps": round(pg_simple_tps, 1),
+        "ratio_to_simple_protocol": round(service_tps / pg_simple_tps, 3),
+        "pgbench_tpcb_tps": round(tpcb_tps, 1),
+        "service_refused": sum(r[1] for r in results),
+        "wall_seconds": round(elapsed, 1),
     }
 
 
@@ -174,16 +214,24 @@ def bench_batch(records: int = 10_000) -> dict[str, Any]:
 
     base, fund = make_accounts(2_000, 0)
     requests = [
-        ledger.PostRequest(idempotency_key=f"approve-{uuid.uuid4().hex}", kind="service_credit",
-                           legs=(ledger.Leg(fund, -60), ledger.Leg(base + (i % 2_000), 60)),
-                           ref_type="care.order", ref_id=str(i))
+        ledger.PostRequest(
+            idempotency_key=f"approve-{uuid.uuid4().hex}",
+            kind="service_credit",
+            legs=(ledger.Leg(fund, -60), ledger.Leg(base + (i % 2_000), 60)),
+            ref_type="care.order",
+            ref_id=str(i),
+        )
         for i in range(records)
     ]
     started = time.perf_counter()
     ledger.transactions_post_batch(requests)
     elapsed = time.perf_counter() - started
-    return {"records": records, "postings": 2 * records, "seconds": round(elapsed, 2),
-            "postings_per_second": round(2 * records / elapsed)}
+    return {
+        "records": records,
+        "postings": 2 * records,
+        "seconds": round(elapsed, 2),
+        "postings_per_second": round(2 * records / elapsed),
+    }
 
 
 def bench_verify(transactions: int) -> dict[str, Any]:
@@ -193,6 +241,7 @@ def bench_verify(transactions: int) -> dict[str, Any]:
     from timebank.ledger.verify import ledger_verify
 
     base, _fund = make_accounts(1_000, 10**9)
+    before = bench_reads()
     have = 0
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM ledger_transaction")
@@ -216,9 +265,16 @@ def bench_verify(transactions: int) -> dict[str, Any]:
     report = ledger_verify()
     elapsed = time.perf_counter() - started
     assert report.ok, report.summary()
-    return {"transactions": report.transactions, "postings": report.postings, "blocks": report.blocks,
-            "fill_seconds": round(fill, 1), "seal_seconds": round(seal, 1), "verify_seconds": round(elapsed, 1),
-            "summary": report.summary()}
+    return {
+        "transactions": report.transactions,
+        "postings": report.postings,
+        "blocks": report.blocks,
+        "fill_seconds": round(fill, 1),
+        "seal_seconds": round(seal, 1),
+        "verify_seconds": round(elapsed, 1),
+        "summary": report.summary(),
+        "reads_before_fill": before,
+    }
 
 
 def bench_reads() -> dict[str, Any]:
@@ -249,7 +305,8 @@ def bench_reads() -> dict[str, Any]:
         "statement_page_us_busiest": timed(lambda: account_statement(busiest[0], limit=50)),
         "statement_page_us_quiet": timed(lambda: account_statement(quiet[0], limit=50)),
         "statement_deep_page_us_busiest": timed(
-            lambda: account_statement(busiest[0], before=busiest[1] // 2, limit=50)),
+            lambda: account_statement(busiest[0], before=busiest[1] // 2, limit=50)
+        ),
     }
 
 
@@ -257,12 +314,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--verify-transactions", type=int, default=1_000_000)
-    parser.add_argument("--only", nargs="*", default=["transfer", "batch", "verify", "reads"])
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        default=["transfer", "batch", "verify", "reads"],
+        help="reads measures after verify's fill; verify also measures reads before it",
+    )
     args = parser.parse_args()
     fresh_database()
     setup_django()
-    results: dict[str, Any] = {"command": "python bench/ledger_bench.py " + " ".join(sys.argv[1:]),
-                               "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    results: dict[str, Any] = {
+        "command": "python bench/ledger_bench.py " + " ".join(sys.argv[1:]),
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
     if "transfer" in args.only:
         results["transfer"] = bench_transfer(args.seconds)
         print(json.dumps(results["transfer"]), flush=True)

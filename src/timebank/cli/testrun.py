@@ -90,7 +90,7 @@ def main() -> int:
                 print("=== the PostgreSQL run was SKIPPED; start PostgreSQL to run it ===")
 
     if not args.no_lint and args.only is None:
-        for tool in (["ruff", "check", "src", "tests"], ["mypy", "src", "tests"]):
+        for tool in (["ruff", "check", "src", "tests", "bench"], ["mypy", "src", "tests", "bench"]):
             print(f"\n=== {' '.join(tool)} ===", flush=True)
             if subprocess.call([sys.executable, "-m", *tool], cwd=ROOT) != 0:
                 failed = True
