@@ -179,6 +179,20 @@ CREATE TRIGGER ledger_hold_check BEFORE INSERT OR UPDATE OR DELETE ON ledger_hol
 CREATE TRIGGER ledger_hold_apply AFTER INSERT OR UPDATE ON ledger_hold
     FOR EACH ROW EXECUTE FUNCTION ledger_hold_apply();
 
+CREATE OR REPLACE FUNCTION ledger_replay(p_key text, p_hash text) RETURNS bigint LANGUAGE plpgsql AS $$
+-- The transaction an earlier request with this idempotency key made, as minus its id (NULL if none);
+-- refused if that request was a different one.
+DECLARE
+    v_id bigint;
+    v_hash text;
+BEGIN
+    SELECT id, request_hash INTO v_id, v_hash FROM ledger_transaction WHERE idempotency_key = p_key;
+    IF v_id IS NOT NULL AND v_hash <> p_hash THEN
+        RAISE EXCEPTION USING MESSAGE = 'ledger_idempotency_conflict', DETAIL = format('transaction=%s', v_id);
+    END IF;
+    RETURN -v_id;
+END $$;
+
 CREATE OR REPLACE FUNCTION ledger_post(
     p_key text, p_hash text, p_kind text, p_memo text, p_actor bigint, p_subject text,
     p_ref_type text, p_ref_id text, p_policy bigint, p_reverses bigint,
@@ -188,7 +202,6 @@ CREATE OR REPLACE FUNCTION ledger_post(
 -- same idempotency key made (after checking the request is the same).
 DECLARE
     v_id bigint;
-    v_hash text;
     v_area text;
     v_original_kind text;
 BEGIN
@@ -209,11 +222,7 @@ BEGIN
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id INTO v_id;
     IF v_id IS NULL THEN
-        SELECT id, request_hash INTO v_id, v_hash FROM ledger_transaction WHERE idempotency_key = p_key;
-        IF v_hash <> p_hash THEN
-            RAISE EXCEPTION USING MESSAGE = 'ledger_idempotency_conflict', DETAIL = format('transaction=%s', v_id);
-        END IF;
-        RETURN -v_id;
+        RETURN ledger_replay(p_key, p_hash);
     END IF;
     IF p_reverses IS NOT NULL THEN
         SELECT kind INTO v_original_kind FROM ledger_transaction WHERE id = p_reverses;
@@ -257,10 +266,10 @@ BEGIN
     END IF;
     CREATE TEMP TABLE IF NOT EXISTS ledger_batch_txns (
         i int PRIMARY KEY, key text, hash text, kind text, memo text, actor bigint, subject text, ref_type text,
-        ref_id text, policy bigint, area text, id bigint, existing bigint
+        ref_id text, policy bigint, area text, id bigint, existing bigint, existing_hash text
     ) ON COMMIT DROP;
     CREATE TEMP TABLE IF NOT EXISTS ledger_batch_legs (
-        t int, o int, account bigint, amount bigint, area text, seq bigint, balance_after bigint
+        t int, o int, account bigint, amount bigint, area text, seq bigint, balance_after bigint, violation text
     ) ON COMMIT DROP;
     TRUNCATE ledger_batch_txns, ledger_batch_legs;
     INSERT INTO ledger_batch_txns (i, key, hash, kind, memo, actor, subject, ref_type, ref_id, policy)
@@ -283,20 +292,44 @@ BEGIN
         RAISE EXCEPTION USING MESSAGE = 'ledger_unbalanced', DETAIL = 'reversals are posted one by one';
     END IF;
 
-    -- Requests already posted under their key: the same request returns the first result, another is refused.
-    UPDATE ledger_batch_txns b SET existing = t.id FROM ledger_transaction t WHERE t.idempotency_key = b.key;
-    SELECT format('transaction=%s', t.id) INTO v_detail
-      FROM ledger_batch_txns b JOIN ledger_transaction t ON t.id = b.existing
-     WHERE t.request_hash <> b.hash LIMIT 1;
-    IF v_detail IS NOT NULL THEN
-        RAISE EXCEPTION USING MESSAGE = 'ledger_idempotency_conflict', DETAIL = v_detail;
-    END IF;
-    DELETE FROM ledger_batch_legs l USING ledger_batch_txns b WHERE b.i = l.t AND b.existing IS NOT NULL;
-
     PERFORM 1 FROM ledger_account WHERE id IN (SELECT DISTINCT account FROM ledger_batch_legs) ORDER BY id FOR UPDATE;
     UPDATE ledger_batch_legs l SET area = a.area FROM ledger_account a WHERE a.id = l.account;
-    UPDATE ledger_batch_txns b SET area = f.area, id = nextval('ledger_transaction_id_seq')
+    UPDATE ledger_batch_txns b SET area = coalesce(f.area, ''), id = nextval('ledger_transaction_id_seq')
       FROM (SELECT DISTINCT ON (t) t, area FROM ledger_batch_legs ORDER BY t, o) f WHERE f.t = b.i;
+
+    PERFORM set_config('timebank.ledger_batch', 'on', true);
+    BEGIN
+        -- The usual case: every request is new.
+        INSERT INTO ledger_transaction (id, kind, memo, actor_id, subject, ref_type, ref_id, policy_id, area,
+                                        idempotency_key, request_hash, reverses_id, created_at)
+        SELECT id, kind, memo, actor, subject, ref_type, ref_id, policy, area, key, hash, NULL, now()
+          FROM ledger_batch_txns ORDER BY i;
+    EXCEPTION WHEN unique_violation THEN
+        -- Some were posted before under their key: the same request returns the first result, another is
+        -- refused. (= ANY probes the unique index once per key instead of scanning the whole table.)
+        UPDATE ledger_batch_txns b SET existing = t.id, existing_hash = t.request_hash
+          FROM (SELECT id, idempotency_key, request_hash FROM ledger_transaction
+                 WHERE idempotency_key = ANY(p_keys)) t
+         WHERE t.idempotency_key = b.key;
+        SELECT format('transaction=%s', existing) INTO v_detail
+          FROM ledger_batch_txns WHERE existing IS NOT NULL AND existing_hash <> hash LIMIT 1;
+        IF v_detail IS NOT NULL THEN
+            RAISE EXCEPTION USING MESSAGE = 'ledger_idempotency_conflict', DETAIL = v_detail;
+        END IF;
+        SELECT count(*) INTO v_new FROM ledger_batch_txns WHERE existing IS NULL;
+        INSERT INTO ledger_transaction (id, kind, memo, actor_id, subject, ref_type, ref_id, policy_id, area,
+                                        idempotency_key, request_hash, reverses_id, created_at)
+        SELECT id, kind, memo, actor, subject, ref_type, ref_id, policy, area, key, hash, NULL, now()
+          FROM ledger_batch_txns WHERE existing IS NULL ORDER BY i
+        ON CONFLICT (idempotency_key) DO NOTHING;
+        GET DIAGNOSTICS v_inserted = ROW_COUNT;
+        IF v_inserted <> v_new THEN  -- a concurrent request took one of these keys just now: try again
+            RAISE EXCEPTION USING MESSAGE = 'ledger_retry', ERRCODE = 'serialization_failure',
+                DETAIL = 'an idempotency key was posted concurrently';
+        END IF;
+        DELETE FROM ledger_batch_legs l USING ledger_batch_txns b WHERE b.i = l.t AND b.existing IS NOT NULL;
+    END;
+
     SELECT CASE WHEN a.id IS NULL THEN 'ledger_account_not_found'
                 WHEN a.status <> 'open' THEN 'ledger_account_closed'
                 ELSE 'ledger_area_mismatch' END,
@@ -312,37 +345,24 @@ BEGIN
     END IF;
 
     -- Every running balance of every account, in request order: none below its floor, none above its cap.
-    UPDATE ledger_batch_legs l SET seq = r.seq, balance_after = r.balance_after
+    UPDATE ledger_batch_legs l
+       SET seq = r.seq, balance_after = r.balance_after,
+           violation = CASE WHEN r.floor IS NOT NULL AND r.balance_after - r.held < r.floor
+                                 THEN 'ledger_insufficient_funds'
+                            WHEN r.cap IS NOT NULL AND r.balance_after > r.cap THEN 'ledger_over_cap' END
       FROM (
-          SELECT x.t, x.account, a.entries + row_number() OVER w AS seq, a.balance + sum(x.amount) OVER w AS balance_after
+          SELECT x.t, x.account, a.floor, a.cap, a.held,
+                 a.entries + row_number() OVER w AS seq, a.balance + sum(x.amount) OVER w AS balance_after
             FROM ledger_batch_legs x JOIN ledger_account a ON a.id = x.account
           WINDOW w AS (PARTITION BY x.account ORDER BY x.t ROWS UNBOUNDED PRECEDING)
       ) r
      WHERE r.t = l.t AND r.account = l.account;
-    SELECT CASE WHEN a.floor IS NOT NULL AND l.balance_after - a.held < a.floor THEN 'ledger_insufficient_funds'
-                ELSE 'ledger_over_cap' END,
-           format('account=%s', l.account)
-      INTO v_problem, v_detail
-      FROM ledger_batch_legs l JOIN ledger_account a ON a.id = l.account
-     WHERE (a.floor IS NOT NULL AND l.balance_after - a.held < a.floor) OR (a.cap IS NOT NULL AND l.balance_after > a.cap)
-     ORDER BY l.t, l.account
-     LIMIT 1;
+    SELECT violation, format('account=%s', account) INTO v_problem, v_detail
+      FROM ledger_batch_legs WHERE violation IS NOT NULL ORDER BY t, account LIMIT 1;
     IF v_problem IS NOT NULL THEN
         RAISE EXCEPTION USING MESSAGE = v_problem, DETAIL = v_detail;
     END IF;
 
-    PERFORM set_config('timebank.ledger_batch', 'on', true);
-    SELECT count(*) INTO v_new FROM ledger_batch_txns WHERE existing IS NULL;
-    INSERT INTO ledger_transaction (id, kind, memo, actor_id, subject, ref_type, ref_id, policy_id, area,
-                                    idempotency_key, request_hash, reverses_id, created_at)
-    SELECT id, kind, memo, actor, subject, ref_type, ref_id, policy, area, key, hash, NULL, now()
-      FROM ledger_batch_txns WHERE existing IS NULL ORDER BY i
-    ON CONFLICT (idempotency_key) DO NOTHING;
-    GET DIAGNOSTICS v_inserted = ROW_COUNT;
-    IF v_inserted <> v_new THEN  -- a concurrent request took one of these keys just now: try the whole batch again
-        RAISE EXCEPTION USING MESSAGE = 'ledger_retry', ERRCODE = 'serialization_failure',
-            DETAIL = 'an idempotency key was posted concurrently';
-    END IF;
     INSERT INTO ledger_posting (transaction_id, account_id, amount, account_seq, balance_after)
     SELECT b.id, l.account, l.amount, l.seq, l.balance_after
       FROM ledger_batch_legs l JOIN ledger_batch_txns b ON b.i = l.t
@@ -387,27 +407,20 @@ CREATE OR REPLACE FUNCTION ledger_hold_capture(
 DECLARE
     v_hold ledger_hold%ROWTYPE;
     v_id bigint;
-    v_hash text;
     v_taken bigint;
 BEGIN
-    SELECT id, request_hash INTO v_id, v_hash FROM ledger_transaction WHERE idempotency_key = p_key;
+    v_id := ledger_replay(p_key, p_hash);
     IF v_id IS NOT NULL THEN
-        IF v_hash <> p_hash THEN
-            RAISE EXCEPTION USING MESSAGE = 'ledger_idempotency_conflict', DETAIL = format('transaction=%s', v_id);
-        END IF;
-        RETURN -v_id;
+        RETURN v_id;
     END IF;
     SELECT * INTO v_hold FROM ledger_hold WHERE id = p_hold FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING MESSAGE = 'ledger_transaction_not_found', DETAIL = format('hold=%s', p_hold);
     END IF;
     -- A retry that waited for the lock behind its own first attempt finds that attempt's result now.
-    SELECT id, request_hash INTO v_id, v_hash FROM ledger_transaction WHERE idempotency_key = p_key;
+    v_id := ledger_replay(p_key, p_hash);
     IF v_id IS NOT NULL THEN
-        IF v_hash <> p_hash THEN
-            RAISE EXCEPTION USING MESSAGE = 'ledger_idempotency_conflict', DETAIL = format('transaction=%s', v_id);
-        END IF;
-        RETURN -v_id;
+        RETURN v_id;
     END IF;
     IF v_hold.status <> 'pending' THEN
         RAISE EXCEPTION USING MESSAGE = 'ledger_hold_not_pending', DETAIL = format('hold=%s', p_hold);
@@ -460,6 +473,7 @@ DROP FUNCTION IF EXISTS ledger_hold_capture(bigint, text, text, text, text, bigi
 DROP FUNCTION IF EXISTS ledger_hold_place(text, text, bigint, bigint, text, text, text, timestamptz);
 DROP FUNCTION IF EXISTS ledger_post(text, text, text, text, bigint, text, text, text, bigint, bigint,
                                     bigint[], bigint[]);
+DROP FUNCTION IF EXISTS ledger_replay(text, text);
 DROP TRIGGER IF EXISTS ledger_hold_apply ON ledger_hold;
 DROP TRIGGER IF EXISTS ledger_hold_check ON ledger_hold;
 DROP FUNCTION IF EXISTS ledger_hold_apply();
