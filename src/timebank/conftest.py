@@ -63,6 +63,12 @@ def yandang_staff(admin_user: User, tree: dict[str, Region]) -> User:
 
 
 @pytest.fixture
+def yandang_clerk(admin_user: User, tree: dict[str, Region]) -> User:
+    """A second staff member of 雁荡: proposes what yandang_staff then decides (nobody decides their own)."""
+    return staff(admin_user, "yandang-clerk", Role.STATION_STAFF, tree["310101023001"])
+
+
+@pytest.fixture
 def jinyang_staff(admin_user: User, tree: dict[str, Region]) -> User:
     return staff(admin_user, "jinyang-staff", Role.COMMUNITY_STAFF, tree["310109018021"])
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import getpass
 from typing import TYPE_CHECKING, Any
 
 from django.db import models
@@ -26,7 +27,9 @@ def audit_record(
     origin = current_origin()
     return AuditEvent.objects.create(
         actor=actor if actor is not None and actor.pk else None,
-        actor_label=actor.get_username() if actor is not None and actor.pk else origin.channel,
+        actor_label=actor.get_username()
+        if actor is not None and actor.pk
+        else _unnamed_actor(origin.channel),
         on_behalf_of=on_behalf_of,
         event_type=event_type,
         subject_type=subject._meta.label_lower,
@@ -52,3 +55,13 @@ def _jsonable(values: dict[str, Any] | None) -> dict[str, Any] | None:
         else:
             out[key] = str(value)
     return out
+
+
+def _unnamed_actor(channel: str) -> str:
+    """Who acted when no sign-in did: for the command line, the operating-system user who ran it."""
+    if channel != "cli":
+        return channel
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"

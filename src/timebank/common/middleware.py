@@ -11,8 +11,18 @@ from timebank.common.context import origin
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """The client address as the server saw it; a trusted proxy's X-Forwarded-For is not believed here."""
-    return request.META.get("REMOTE_ADDR") or None
+    """The client's address. Behind the reverse proxies named in ``TRUSTED_PROXIES`` it is the right-most
+    X-Forwarded-For hop that is not one of them; nobody else's X-Forwarded-For is believed."""
+    remote = str(request.META.get("REMOTE_ADDR") or "") or None
+    trusted = set(settings.TRUSTED_PROXIES)
+    if remote is None or remote not in trusted:
+        return remote
+    forwarded = str(request.META.get("HTTP_X_FORWARDED_FOR", ""))
+    hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if hop not in trusted:
+            return hop[:45]
+    return remote
 
 
 class RequestContextMiddleware:

@@ -34,8 +34,17 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
     Role.COMMUNITY_STAFF: frozenset(
         {Perm.PEOPLE_VIEW, Perm.PEOPLE_MANAGE, Perm.PEOPLE_VERIFY, Perm.PEOPLE_UNMASK, Perm.AUDIT_VIEW}
     ),
+    # Operators set up stations and their staff, so they hold everything station staff hold (a role can
+    # only be granted by someone holding all its permissions).
     Role.OPERATOR: frozenset(
-        {Perm.PEOPLE_VIEW, Perm.PEOPLE_MANAGE, Perm.PEOPLE_VERIFY, Perm.AUDIT_VIEW, Perm.STAFF_GRANT}
+        {
+            Perm.PEOPLE_VIEW,
+            Perm.PEOPLE_MANAGE,
+            Perm.PEOPLE_VERIFY,
+            Perm.PEOPLE_UNMASK,
+            Perm.AUDIT_VIEW,
+            Perm.STAFF_GRANT,
+        }
     ),
     Role.AUDITOR: frozenset({Perm.PEOPLE_VIEW, Perm.AUDIT_VIEW}),
     Role.PLATFORM_ADMIN: frozenset(Perm),

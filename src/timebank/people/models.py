@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Greatest, Least
 from django.utils.translation import gettext_lazy as _
 
 from timebank.common.kinship import INVERSE_RELATION, Relation
@@ -72,9 +73,11 @@ class User(AbstractUser):
     member = models.OneToOneField(
         Member, models.PROTECT, null=True, blank=True, related_name="user", verbose_name=_("member")
     )
-    failed_sign_ins = models.PositiveSmallIntegerField(default=0, editable=False)
-    last_failed_sign_in = models.DateTimeField(null=True, blank=True, editable=False)
-    locked_until = models.DateTimeField(null=True, blank=True, editable=False)
+    failed_sign_ins = models.PositiveSmallIntegerField(_("failed sign-ins"), default=0, editable=False)
+    last_failed_sign_in = models.DateTimeField(
+        _("last failed sign-in"), null=True, blank=True, editable=False
+    )
+    locked_until = models.DateTimeField(_("locked until"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("user")
@@ -145,8 +148,12 @@ class FamilyBond(models.Model):
         verbose_name_plural = _("family bonds")
         constraints = [
             models.CheckConstraint(condition=~Q(member=models.F("relative")), name="bond_not_self"),
+            # One live bond per pair, whichever way round it was proposed.
             models.UniqueConstraint(
-                fields=["member", "relative"], condition=~Q(status="rejected"), name="bond_pair_unique"
+                Least("member", "relative"),
+                Greatest("member", "relative"),
+                condition=~Q(status="rejected"),
+                name="bond_pair_unique",
             ),
         ]
 
@@ -172,13 +179,17 @@ class Role(models.TextChoices):
 class StaffGrant(models.Model):
     """A role on a region node, valid for its whole subtree, until revoked."""
 
-    user = models.ForeignKey(User, models.PROTECT, related_name="grants")
+    user = models.ForeignKey(User, models.PROTECT, related_name="grants", verbose_name=_("user"))
     role = models.CharField(_("role"), max_length=20, choices=Role.choices)
     region = models.ForeignKey(Region, models.PROTECT, related_name="grants", verbose_name=_("region"))
-    granted_by = models.ForeignKey(User, models.PROTECT, null=True, blank=True, related_name="+")
-    granted_at = models.DateTimeField(auto_now_add=True)
-    revoked_by = models.ForeignKey(User, models.PROTECT, null=True, blank=True, related_name="+")
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    granted_by = models.ForeignKey(
+        User, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("granted by")
+    )
+    granted_at = models.DateTimeField(_("granted at"), auto_now_add=True)
+    revoked_by = models.ForeignKey(
+        User, models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("revoked by")
+    )
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("staff grant")

@@ -25,6 +25,7 @@ from timebank.common.errors import (
 from timebank.ledger import services as ledger
 from timebank.ledger.models import Account, AccountKind
 from timebank.people.access import (
+    ROLE_PERMISSIONS,
     Perm,
     access_check,
     access_forget,
@@ -180,9 +181,9 @@ def _clean_member(data: Mapping[str, Any], *, member: Member | None) -> dict[str
                 out.pop("sex", None)
     if member is not None and member.id_number_cipher and "id_number" not in out:
         # Birth date and sex come from the ID number on file; an edit may not contradict it.
-        if out.get("birth_date") is not None and out["birth_date"] != member.birth_date:
+        if "birth_date" in out and out["birth_date"] != member.birth_date:
             errors.setdefault("birth_date", []).append(_("The birth date differs from the ID number's."))
-        if out.get("sex") and out["sex"] != member.sex:
+        if "sex" in out and out["sex"] != member.sex:
             errors.setdefault("sex", []).append(_("The sex differs from the ID number's."))
     if errors:
         raise ValidationFailed(fields=errors)
@@ -273,7 +274,12 @@ def member_update(*, actor: User, member: Member, changes: Mapping[str, Any]) ->
     """Change a member's profile. Staff in scope may change everything; a member may change their contact
     details, languages and skills."""
     is_self = actor.member_id == member.pk
-    if not (is_self and set(changes) <= SELF_EDITABLE):
+    if is_self and not set(changes) <= SELF_EDITABLE:
+        # Staff too: nobody changes their own name, ID, roles or home with staff rights.
+        raise PermissionDenied(
+            _("Your own record beyond your contact details is changed by another staff member.")
+        )
+    if not is_self:
         access_member_check(actor, member, Perm.PEOPLE_MANAGE)
     values = _clean_member(changes, member=member)
     if "home_region" in values:
@@ -286,15 +292,19 @@ def member_update(*, actor: User, member: Member, changes: Mapping[str, Any]) ->
         if "mobile" in new:
             _follow_mobile(locked, old_mobile=old["mobile"], new_mobile=new["mobile"])
         locked.save()
-        audit_record(
-            actor=actor,
-            event_type="member.updated",
-            subject=locked,
-            region=locked.home_region,
-            old=old,
-            new=new,
-            on_behalf_of=None if is_self else locked,
-        )
+        regions = [locked.home_region]
+        if "home_region" in old and old["home_region"] != locked.home_region.code:
+            regions.append(Region.objects.get(code=old["home_region"]))  # the community they left sees it too
+        for region in regions:
+            audit_record(
+                actor=actor,
+                event_type="member.updated",
+                subject=locked,
+                region=region,
+                old=old,
+                new=new,
+                on_behalf_of=None if is_self else locked,
+            )
     return locked
 
 
@@ -448,10 +458,13 @@ def staff_grant_create(*, actor: User, user: User, role: str, region: Region) ->
 
 
 def _check_may_grant(actor: User, role: str, region: Region) -> None:
-    """Operators grant and revoke the roles below them inside their subtree; platform admins, any role."""
+    """Operators grant and revoke the roles below them inside their subtree, and never a permission they do
+    not hold there themselves; platform admins, any role."""
     access_check(actor, Perm.STAFF_GRANT, region)
     if role not in GRANTABLE_BY_OPERATOR and access_paths(actor, Perm.POLICIES_MANAGE) is not None:
         raise PermissionDenied(_("Only a platform administrator can grant or revoke this role."))
+    if any(not access_has(actor, perm, region) for perm in ROLE_PERMISSIONS.get(role, frozenset())):
+        raise PermissionDenied(_("Nobody may grant a permission they do not hold themselves."))
 
 
 def staff_grant_revoke(*, actor: User, grant: StaffGrant) -> StaffGrant:
@@ -481,6 +494,8 @@ def priority_group_verify(*, actor: User, member: Member, group: str, note: str 
     if len(note) > 200:
         raise ValidationFailed.field("note", _("At most %(n)d characters.") % {"n": 200})
     access_member_check(actor, member, Perm.PEOPLE_VERIFY)
+    if actor.member_id == member.pk:
+        raise PermissionDenied(_("Nobody verifies their own priority group."), code="self_verify")
     if not member.is_elder:
         raise ValidationFailed.field(
             "group", _("Only an elder can be in a priority group."), code="not_elder"
@@ -539,9 +554,15 @@ def family_bond_propose(*, actor: User, member: Member, relative: Member, relati
         pair = Q(member=member, relative=relative) | Q(member=relative, relative=member)
         if FamilyBond.objects.select_for_update().filter(pair).exclude(status=BondStatus.REJECTED).exists():
             raise Conflict(_("These two members are already bound or a bond is waiting."), code="bond_exists")
-        bond = FamilyBond.objects.create(
-            member=member, relative=relative, relation=relation, proposed_by=actor
-        )
+        try:
+            with transaction.atomic():
+                bond = FamilyBond.objects.create(
+                    member=member, relative=relative, relation=relation, proposed_by=actor
+                )
+        except IntegrityError as exc:  # the same pair proposed at the same moment
+            raise Conflict(
+                _("These two members are already bound or a bond is waiting."), code="bond_exists"
+            ) from exc
         _audit_bond(
             actor,
             "bond.proposed",
@@ -578,12 +599,15 @@ def _audit_bond(
 
 
 def family_bond_decide(*, actor: User, bond: FamilyBond, approve: bool, reason: str = "") -> FamilyBond:
-    """Staff of either member's community verify or reject a proposed bond."""
-    if not (
-        access_has(actor, Perm.PEOPLE_VERIFY, bond.member.home_region)
-        or access_has(actor, Perm.PEOPLE_VERIFY, bond.relative.home_region)
-    ):
-        raise PermissionDenied(_("This is outside the regions you may act on."))
+    """Staff who can vouch for the side that did not propose the bond verify or reject it: the relative's
+    community when the member (or staff for the member) proposed it, the member's when the relative did.
+    Nobody decides a bond they proposed or that binds themselves."""
+    proposer_member_id = bond.proposed_by.member_id if bond.proposed_by is not None else None
+    other = bond.member if proposer_member_id == bond.relative_id else bond.relative
+    if not access_has(actor, Perm.PEOPLE_VERIFY, other.home_region):
+        raise PermissionDenied(_("Staff of the other member's community decide this bond."))
+    if actor.pk == bond.proposed_by_id or actor.member_id in (bond.member_id, bond.relative_id):
+        raise PermissionDenied(_("Someone else must decide this bond."), code="self_decide")
     if not approve and not reason.strip():
         raise ValidationFailed.field("reason", _("Say why the bond is rejected."))
     if len(reason.strip()) > 200:

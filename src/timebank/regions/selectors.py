@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from timebank.common.errors import NotFound
 from timebank.regions.models import Policy, Region
@@ -12,7 +13,9 @@ def region_get(code: str) -> Region:
     try:
         return Region.objects.get(code=code)
     except Region.DoesNotExist as exc:
-        raise NotFound(f"region {code}", code="region_not_found") from exc
+        raise NotFound(
+            _("No region with code “%(code)s”.") % {"code": code}, code="region_not_found"
+        ) from exc
 
 
 def region_subtree(region: Region, *, include_self: bool = True) -> QuerySet[Region]:

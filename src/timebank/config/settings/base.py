@@ -15,6 +15,8 @@ DEBUG = env_bool("TIMEBANK_DEBUG", False)
 SECRET_KEY = env_str("TIMEBANK_SECRET_KEY", "")
 ALLOWED_HOSTS = env_list("TIMEBANK_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("TIMEBANK_CSRF_TRUSTED_ORIGINS", [])
+# Reverse proxies whose X-Forwarded-For is believed when the audit log records where a request came from.
+TRUSTED_PROXIES = env_list("TIMEBANK_TRUSTED_PROXIES", [])
 
 # Keys that encrypt ID numbers at rest (comma-separated, newest first) and key the lookup hash.
 FIELD_ENCRYPTION_KEYS = env_list("TIMEBANK_FIELD_KEYS", [])
@@ -63,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "timebank.common.middleware.RequestContextMiddleware",
     "timebank.web.middleware.ApplicationErrorMiddleware",
+    "timebank.web.middleware.PrivatePagesMiddleware",
 ]
 
 ROOT_URLCONF = "timebank.config.urls"

@@ -7,6 +7,8 @@ sets X-Forwarded-Proto.
 
 from __future__ import annotations
 
+import os
+
 from django.core.exceptions import ImproperlyConfigured
 
 from timebank.config.env import env_bool, env_int
@@ -19,6 +21,14 @@ from timebank.config.settings.base import (
 )
 
 DEBUG = env_bool("TIMEBANK_DEBUG", False)
+
+for _name in ("TIMEBANK_ALLOWED_HOSTS", "TIMEBANK_DATABASE_URL"):
+    if not os.environ.get(_name):
+        raise ImproperlyConfigured(f"{_name} must be set in production")
+if len(FIELD_HASH_KEY) < 32:
+    raise ImproperlyConfigured(
+        "TIMEBANK_FIELD_HASH_KEY must be at least 32 characters (ID numbers are guessable)"
+    )
 
 for _name, _value in {
     "TIMEBANK_SECRET_KEY": SECRET_KEY,

@@ -100,3 +100,34 @@ def test_the_registration_record_names_who_was_registered_where(yandang_staff, t
     assert event.new["name"] == "马玉兰"
     assert event.new["home_region"] == "310101023001"
     assert event.new["id_number"] == member.id_number_masked
+
+
+def test_an_operator_sets_up_station_staff_whose_permissions_it_holds(admin_user, tree):
+    # given a district operator
+    operator = grant_user(admin_user, Role.OPERATOR, tree["310101"])
+    clerk = people.staff_user_create(actor=operator, username="clerk-1", password=PASSWORD)
+
+    # when
+    grant = people.staff_grant_create(
+        actor=operator, user=clerk, role=Role.STATION_STAFF, region=tree["310101023001"]
+    )
+
+    # then
+    assert grant.role == Role.STATION_STAFF
+
+
+def test_a_role_with_more_than_the_granter_holds_is_refused(admin_user, tree, monkeypatch):
+    # given an operator whose role, in this deployment, does not include unmasking
+    from timebank.people import access
+
+    operator_perms = access.ROLE_PERMISSIONS[Role.OPERATOR] - {access.Perm.PEOPLE_UNMASK}
+    monkeypatch.setitem(access.ROLE_PERMISSIONS, Role.OPERATOR, operator_perms)
+    operator = grant_user(admin_user, Role.OPERATOR, tree["310101"])
+    clerk = people.staff_user_create(actor=operator, username="clerk-2", password=PASSWORD)
+
+    # when / then: station staff may unmask, so the operator may not make anyone station staff
+    with pytest.raises(PermissionDenied):
+        people.staff_grant_create(
+            actor=operator, user=clerk, role=Role.STATION_STAFF, region=tree["310101023001"]
+        )
+    assert not clerk.grants.exists()

@@ -57,9 +57,10 @@ def build_community(admin: User, staff: User, elder: Member) -> Community:
     neighbour = register(
         staff, region, name=f"{elder.name}之邻", birth=dt.date(1958, 8, 8), is_volunteer=True
     )
-    bond = people.family_bond_propose(actor=staff, member=elder, relative=relative, relation=Relation.CHILD)
-    people.priority_group_verify(actor=staff, member=elder, group=PriorityGroup.ADVANCED_AGE)
     helper = grant_user(admin, Role.STATION_STAFF, region)
+    # proposed by a colleague: nobody decides a bond they proposed themselves
+    bond = people.family_bond_propose(actor=helper, member=elder, relative=relative, relation=Relation.CHILD)
+    people.priority_group_verify(actor=staff, member=elder, group=PriorityGroup.ADVANCED_AGE)
     return Community(
         region, staff, Member.objects.get(pk=elder.pk), relative, neighbour, bond, helper.grants.get()
     )
@@ -268,7 +269,7 @@ CAPABILITIES = ("view", "manage", "verify", "unmask", "audit", "grant")
 MAY: dict[str, set[str]] = {
     Role.STATION_STAFF: {"view", "manage", "verify", "unmask", "audit"},
     Role.COMMUNITY_STAFF: {"view", "manage", "verify", "unmask", "audit"},
-    Role.OPERATOR: {"view", "manage", "verify", "audit", "grant"},
+    Role.OPERATOR: {"view", "manage", "verify", "unmask", "audit", "grant"},  # grants only what it holds
     Role.AUDITOR: {"view", "audit"},
     Role.MERCHANT_STAFF: set(),
 }

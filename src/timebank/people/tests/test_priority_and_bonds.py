@@ -205,16 +205,16 @@ def test_a_pair_has_at_most_one_live_bond(yandang_staff, elder, daughter, revers
     assert FamilyBond.objects.count() == 1
 
 
-def test_a_rejected_bond_may_be_proposed_again(yandang_staff, elder, daughter):
+def test_a_rejected_bond_may_be_proposed_again(yandang_clerk, yandang_staff, elder, daughter):
     # given
     bond = people.family_bond_propose(
-        actor=yandang_staff, member=elder, relative=daughter, relation=Relation.CHILD
+        actor=yandang_clerk, member=elder, relative=daughter, relation=Relation.CHILD
     )
     people.family_bond_decide(actor=yandang_staff, bond=bond, approve=False, reason="证件不符")
 
     # when
     again = people.family_bond_propose(
-        actor=yandang_staff, member=daughter, relative=elder, relation=Relation.PARENT
+        actor=yandang_clerk, member=daughter, relative=elder, relation=Relation.PARENT
     )
 
     # then
@@ -233,10 +233,10 @@ def test_a_bond_to_an_inactive_member_is_refused(yandang_staff, elder, daughter)
         )
 
 
-def test_staff_verify_a_bond_once(yandang_staff, elder, daughter):
+def test_staff_verify_a_bond_once(yandang_clerk, yandang_staff, elder, daughter):
     # given
     bond = people.family_bond_propose(
-        actor=yandang_staff, member=elder, relative=daughter, relation=Relation.CHILD
+        actor=yandang_clerk, member=elder, relative=daughter, relation=Relation.CHILD
     )
 
     # when
@@ -254,10 +254,10 @@ def test_staff_verify_a_bond_once(yandang_staff, elder, daughter):
     assert FamilyBond.objects.get(pk=bond.pk).status == BondStatus.VERIFIED
 
 
-def test_rejecting_a_bond_needs_a_reason(yandang_staff, elder, daughter):
+def test_rejecting_a_bond_needs_a_reason(yandang_clerk, yandang_staff, elder, daughter):
     # given
     bond = people.family_bond_propose(
-        actor=yandang_staff, member=elder, relative=daughter, relation=Relation.CHILD
+        actor=yandang_clerk, member=elder, relative=daughter, relation=Relation.CHILD
     )
 
     # when / then
@@ -340,3 +340,49 @@ def test_every_relation_has_its_inverse(yandang_staff, elder, daughter, relation
 
     # then
     assert (view.other, view.relation_label) == (elder, str(inverse.label))
+
+
+def test_nobody_decides_a_bond_they_proposed(yandang_staff, elder, daughter):
+    # given
+    bond = people.family_bond_propose(
+        actor=yandang_staff, member=elder, relative=daughter, relation=Relation.CHILD
+    )
+
+    # when / then
+    with pytest.raises(PermissionDenied):
+        people.family_bond_decide(actor=yandang_staff, bond=bond, approve=True)
+    bond.refresh_from_db()
+    assert bond.status == BondStatus.PROPOSED
+
+
+def test_staff_of_the_other_side_decide_a_bond_across_communities(
+    yandang_staff, jinyang_staff, elder, jinyang_elder
+):
+    # given 雁荡 staff propose, for their elder, a bond with an elder of 晋阳
+    bond = people.family_bond_propose(
+        actor=yandang_staff, member=elder, relative=jinyang_elder, relation=Relation.SIBLING
+    )
+
+    # then only 晋阳's staff, who know the relative, may decide it
+    with pytest.raises(PermissionDenied):
+        people.family_bond_decide(actor=yandang_staff, bond=bond, approve=True)
+    people.family_bond_decide(actor=jinyang_staff, bond=bond, approve=True)
+    bond.refresh_from_db()
+    assert bond.status == BondStatus.VERIFIED
+
+
+def test_staff_never_verify_their_own_priority_group(admin_user, tree, yandang_staff):
+    # given a station staff member who is also an elder of the community
+    from timebank.people.models import Role, User
+    from timebank.people.tests.builders import grant_user, register
+
+    own = register(yandang_staff, tree["310101023001"], name="钱阿姨", is_elder=True)
+    worker = grant_user(admin_user, Role.STATION_STAFF, tree["310101023001"])
+    User.objects.filter(pk=worker.pk).update(member=own)
+    worker.refresh_from_db()
+
+    # when / then
+    with pytest.raises(PermissionDenied):
+        people.priority_group_verify(actor=worker, member=own, group="low_income")
+    with pytest.raises(PermissionDenied):
+        people.member_update(actor=worker, member=own, changes={"is_elder": False})
