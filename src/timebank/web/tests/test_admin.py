@@ -86,3 +86,41 @@ def test_the_member_admin_does_not_show_the_full_id_number(client, admin_user, e
         assert elder.id_number_cipher not in page
         assert elder.id_number_hash not in page
         assert elder.health_notes_cipher not in page
+
+
+def test_admin_writes_are_audited_with_old_and_new_values(client, admin_user, yandang_staff):
+    from timebank.audit.models import AuditEvent
+    from django.utils import timezone
+
+    # given
+    client.force_login(admin_user)
+    url = f"/admin/people/user/{yandang_staff.pk}/change/"
+    joined = timezone.localtime(yandang_staff.date_joined)
+    form = {
+        "username": yandang_staff.username,
+        "first_name": "新名字",
+        "last_name": "",
+        "email": "",
+        "is_active": "on",
+        "date_joined_0": joined.strftime("%Y-%m-%d"),
+        "date_joined_1": joined.strftime("%H:%M:%S"),
+        "mobile": "",
+        "member": "",
+    }
+    # when the admin changes a user, then changes the user's password, then deletes another user
+    assert client.post(url, form).status_code == 302
+    password_url = f"/admin/people/user/{yandang_staff.pk}/password/"
+    response = client.post(
+        password_url,
+        {"password1": "Another-Pass-91", "password2": "Another-Pass-91", "usable_password": "true"},
+    )
+    assert response.status_code == 302
+
+    # then each write is in the audit log, the change with its old and new value, the password masked
+    changed = AuditEvent.objects.filter(event_type="admin.changed", subject_id=str(yandang_staff.pk))
+    assert any(
+        e.old and e.old.get("first_name") == "" and e.new and e.new.get("first_name") == "新名字"
+        for e in changed
+    )
+    assert any("password" in str(e.new).lower() for e in changed)
+    assert not any("Another-Pass-91" in str(e.new) for e in changed)
