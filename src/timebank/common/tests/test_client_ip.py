@@ -1,4 +1,4 @@
-"""Where a request came from, for the audit log: the proxy's X-Forwarded-For only when the proxy is trusted."""
+"""Where a request came from, for the audit log: a proxy's X-Forwarded-For only if the proxy is trusted."""
 
 from django.test import RequestFactory, override_settings
 

@@ -89,8 +89,9 @@ def test_the_member_admin_does_not_show_the_full_id_number(client, admin_user, e
 
 
 def test_admin_writes_are_audited_with_old_and_new_values(client, admin_user, yandang_staff):
-    from timebank.audit.models import AuditEvent
     from django.utils import timezone
+
+    from timebank.audit.models import AuditEvent
 
     # given
     client.force_login(admin_user)
