@@ -32,6 +32,7 @@ from timebank.ledger.models import (
     Transaction,
     TransactionKind,
 )
+from timebank.regions.models import Policy
 
 MAX_MINUTES = 10**12  # far beyond any real balance; keeps sums inside 64 bits
 DEADLOCK_RETRIES = 8
@@ -61,6 +62,8 @@ class PostRequest:
 
     def request_hash(self) -> str:
         body = [
+            "post",
+            self.actor_id,
             self.kind,
             sorted((leg.account_id, leg.amount) for leg in self.legs),
             self.memo,
@@ -93,6 +96,7 @@ class HoldRequest:
 
     def request_hash(self) -> str:
         body = [
+            "hold",
             self.account_id,
             self.amount,
             self.memo,
@@ -211,6 +215,8 @@ def _run(operation: Callable[[], T]) -> T:
                 attempt += 1
                 time.sleep(0.002 * attempt)
                 continue
+            if _is_retryable(exc):  # inside the caller's transaction: only the caller can try again
+                raise errors.LedgerBusy() from exc
             translated = _translate(exc)
             if translated is None:
                 raise
@@ -265,8 +271,14 @@ def _call_prepared(sql: str, args: list[Any]) -> int:
     return int(row[0])
 
 
+def _check_policy(policy_id: int | None) -> None:
+    if policy_id is not None and not Policy.objects.filter(pk=policy_id).exists():
+        raise errors.PolicyNotFound(extra={"detail": f"policy={policy_id}"})
+
+
 def post(request: PostRequest) -> Posted:
     validate_post(request)
+    _check_policy(request.policy_id)
     request_hash = request.request_hash()
     if _pg():
         args = _post_args(request, request_hash)
@@ -294,6 +306,10 @@ def post_many(requests: Sequence[PostRequest]) -> list[Posted]:
         if request.reverses_id is not None:
             raise errors.Unbalanced(fields={"reverses": [_("reversals are posted one by one")]})
         hashes.append(request.request_hash())
+    if len({r.idempotency_key for r in requests}) != len(requests):
+        raise errors.IdempotencyConflict(
+            fields={"idempotency_key": [_("each request of a batch has its own key")]}
+        )
     if _pg():
         if not requests:
             return []
@@ -496,7 +512,8 @@ def hold_capture(hold_id: int, request: PostRequest) -> Posted:
     """Turn a pending hold into a transaction. The leg on the held account may take less than was held; the
     rest is released."""
     validate_post(request)
-    request_hash = request.request_hash()
+    # The capture of this hold, not any transaction: the same key for another hold is another request.
+    request_hash = hashlib.sha256(f"capture:{hold_id}:{request.request_hash()}".encode()).hexdigest()
     if _pg():
 
         def call() -> Posted:

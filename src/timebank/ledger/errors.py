@@ -65,6 +65,16 @@ class ReversalOfReversal(LedgerError, Conflict):
     default_message = _("A reversal cannot itself be reversed; post a new transaction instead.")
 
 
+class LedgerBusy(LedgerError, Conflict):
+    code = "ledger_busy"
+    default_message = _("The accounts are busy with other postings; please try again.")
+
+
+class PolicyNotFound(LedgerError, NotFound):
+    code = "ledger_policy_not_found"
+    default_message = _("No such policy version.")
+
+
 class TransactionNotFound(LedgerError, NotFound):
     code = "ledger_transaction_not_found"
     default_message = _("No such transaction.")
@@ -96,6 +106,8 @@ BY_CODE: dict[str, type[LedgerError]] = {
         TransactionNotFound,
         HoldNotPending,
         HoldExceeded,
+        LedgerBusy,
+        PolicyNotFound,
     )
 }
 # Database constraint names and the errors they mean.

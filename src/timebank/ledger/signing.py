@@ -47,5 +47,9 @@ def platform_key() -> PlatformKey:
 
 
 def public_keys() -> dict[str, str]:
-    """Every key the platform has signed with, by key id."""
-    return dict(SigningKey.objects.values_list("key_id", "public_key"))
+    """The keys blocks may be signed with, by key id: the platform's own and the retired ones named in
+    ``LEDGER_TRUSTED_PUBLIC_KEYS`` — from configuration, never from the database, which an intruder could
+    fill with a key of their own."""
+    trusted = [_load(settings.LEDGER_SIGNING_KEY).public_hex] if settings.LEDGER_SIGNING_KEY else []
+    trusted += list(settings.LEDGER_TRUSTED_PUBLIC_KEYS)
+    return {proofs.key_id_of(public): public for public in trusted}

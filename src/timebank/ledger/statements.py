@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from timebank.ledger import proofs
 from timebank.ledger.models import Account, Block, BlockEntry, Posting, Transaction
 from timebank.ledger.sealing import TXN_FIELDS, documents, postings_of
 from timebank.ledger.selectors import account_statement
-from timebank.ledger.signing import platform_key
+from timebank.ledger.signing import PlatformKey, platform_key
 
 
 def _anchor(account: Account) -> dict[str, Any] | None:
@@ -49,8 +50,14 @@ def _anchor(account: Account) -> dict[str, Any] | None:
 
 def statement_issue(account: Account, *, entries: int = 20) -> dict[str, Any]:
     """A signed statement of ``account`` with its last ``entries`` entries (oldest first)."""
-    account.refresh_from_db()
     key = platform_key()
+    with transaction.atomic():
+        # The account stays still while it is read: balance, entries and anchor agree.
+        account = Account.objects.select_for_update().get(pk=account.pk)
+        return _statement(account, key, entries)
+
+
+def _statement(account: Account, key: PlatformKey, entries: int) -> dict[str, Any]:
     page = account_statement(account.pk, limit=entries)
     statement: dict[str, Any] = {
         "format": proofs.STATEMENT_FORMAT,

@@ -49,6 +49,7 @@ class Report:
     sealed: int = 0
     findings: list[Finding] = field(default_factory=list)
     limit: int = 50
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -60,8 +61,9 @@ class Report:
 
     def summary(self) -> str:
         state = "OK" if self.ok else f"FAILED, first: {self.findings[0]}"
+        notes = "".join(f" ({note})" for note in self.notes)
         return (
-            f"ledger verify: {self.transactions} transactions, {self.postings} postings, "
+            f"ledger verify{notes}: {self.transactions} transactions, {self.postings} postings, "
             f"{self.accounts} accounts, "
             f"{self.blocks} blocks ({self.sealed} transactions sealed): {state}"
         )
@@ -309,6 +311,7 @@ def _blocks_pass(report: Report, leaves: dict[int, dict[int, bytes]]) -> None:
 def _witness_pass(report: Report, witness: Path | None) -> None:
     """Every block hash the sealer witnessed must still be in the chain, unchanged."""
     if witness is None or not witness.exists():
+        report.notes.append("no witness file: blocks cut off the end of the chain would go unseen")
         return
     witnessed = {}
     for line in witness.read_text().splitlines():

@@ -23,6 +23,8 @@ FIELD_ENCRYPTION_KEYS = env_list("TIMEBANK_FIELD_KEYS", [])
 FIELD_HASH_KEY = env_str("TIMEBANK_FIELD_HASH_KEY", "")
 # The Ed25519 seed (64 hex digits) that signs sealed blocks and members' statements.
 LEDGER_SIGNING_KEY = env_str("TIMEBANK_LEDGER_SIGNING_KEY", "")
+# Public keys (hex) of earlier signing keys whose blocks verify still accepts after a key change.
+LEDGER_TRUSTED_PUBLIC_KEYS = env_list("TIMEBANK_LEDGER_TRUSTED_PUBLIC_KEYS", [])
 # A transaction is sealed once it is this old, so that slower concurrent commits land in order.
 LEDGER_SEAL_SETTLE_SECONDS = env_int("TIMEBANK_LEDGER_SEAL_SETTLE_SECONDS", 2)
 # `timebank serve` seals in a background thread this often (the embedded mode); 0 turns it off.

@@ -39,13 +39,17 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION ledger_in_batch() RETURNS boolean LANGUAGE plpgsql AS $$
--- True only when called (through triggers) from within ledger_post_batch: a session setting alone, which
--- anyone can set, is not enough to skip a check.
+-- True only when the outermost frame of the call stack is ledger_post_batch itself: a session setting, which
+-- anyone can set, is not enough to skip a check, and text in a statement cannot end the stack with that frame
+-- (the function runs with a fixed search_path and makes its own temporary tables, so no code of a caller's
+-- runs inside it).
 DECLARE
     v_stack text;
 BEGIN
     GET DIAGNOSTICS v_stack = PG_CONTEXT;
-    RETURN position('function ledger_post_batch(' IN v_stack) > 0;
+    RETURN v_stack ~ ('\nPL/pgSQL function ledger_post_batch\(text\[\],text\[\],text\[\],text\[\],bigint\[\],'
+                      'text\[\],text\[\],text\[\],bigint\[\],integer\[\],bigint\[\],bigint\[\]\) '
+                      'line [0-9]+ at SQL statement$');
 END $$;
 
 CREATE OR REPLACE FUNCTION ledger_account_guard() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -212,6 +216,9 @@ BEGIN
     IF (p_kind = 'reversal') <> (p_reverses IS NOT NULL) THEN
         RAISE EXCEPTION USING MESSAGE = 'ledger_unbalanced', DETAIL = 'a reversal, and only a reversal, names the original';
     END IF;
+    -- Lock the accounts first, in id order: concurrent postings never deadlock, and transaction ids follow the
+    -- order of each account's entries.
+    PERFORM 1 FROM ledger_account WHERE id = ANY(p_accounts) ORDER BY id FOR UPDATE;
     SELECT area INTO v_area FROM ledger_account WHERE id = p_accounts[1];
     IF v_area IS NULL THEN
         RAISE EXCEPTION USING MESSAGE = 'ledger_account_not_found', DETAIL = format('account=%s', p_accounts[1]);
@@ -250,7 +257,7 @@ CREATE OR REPLACE FUNCTION ledger_post_batch(
     p_keys text[], p_hashes text[], p_kinds text[], p_memos text[], p_actors bigint[], p_subjects text[],
     p_ref_types text[], p_ref_ids text[], p_policies bigint[],
     p_leg_txn int[], p_leg_accounts bigint[], p_leg_amounts bigint[]
-) RETURNS bigint[] LANGUAGE plpgsql AS $$
+) RETURNS bigint[] LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
 -- Posts many transactions at once, all or nothing, set-based: each account is locked and updated once,
 -- however many postings it gets. Returns the ids in request order (minus the id for a request already
 -- posted under its idempotency key). The same rules as ledger_post, checked for every intermediate balance.
@@ -265,14 +272,14 @@ BEGIN
     IF v_n = 0 THEN
         RETURN ARRAY[]::bigint[];
     END IF;
-    CREATE TEMP TABLE IF NOT EXISTS ledger_batch_txns (
+    DROP TABLE IF EXISTS pg_temp.ledger_batch_txns, pg_temp.ledger_batch_legs;  -- ours, with no caller's triggers
+    CREATE TEMP TABLE ledger_batch_txns (
         i int PRIMARY KEY, key text, hash text, kind text, memo text, actor bigint, subject text, ref_type text,
         ref_id text, policy bigint, area text, id bigint, existing bigint, existing_hash text
     ) ON COMMIT DROP;
-    CREATE TEMP TABLE IF NOT EXISTS ledger_batch_legs (
+    CREATE TEMP TABLE ledger_batch_legs (
         t int, o int, account bigint, amount bigint, area text, seq bigint, balance_after bigint, violation text
     ) ON COMMIT DROP;
-    TRUNCATE ledger_batch_txns, ledger_batch_legs;
     INSERT INTO ledger_batch_txns (i, key, hash, kind, memo, actor, subject, ref_type, ref_id, policy)
     SELECT q.i, q.key, q.hash, q.kind, q.memo, q.actor, q.subject, q.ref_type, q.ref_id, q.policy
       FROM unnest(p_keys, p_hashes, p_kinds, p_memos, p_actors, p_subjects, p_ref_types, p_ref_ids, p_policies)
