@@ -47,9 +47,10 @@ DECLARE
     v_stack text;
 BEGIN
     GET DIAGNOSTICS v_stack = PG_CONTEXT;
-    RETURN v_stack ~ ('\nPL/pgSQL function ledger_post_batch\(text\[\],text\[\],text\[\],text\[\],bigint\[\],'
-                      'text\[\],text\[\],text\[\],bigint\[\],integer\[\],bigint\[\],bigint\[\]\) '
-                      'line [0-9]+ at SQL statement$');
+    -- the last line of the stack, compared without a regular expression (this runs for every batch row)
+    RETURN split_part(v_stack, E'\n', -1)
+        LIKE 'PL/pgSQL function ledger\_post\_batch(text[],text[],text[],text[],bigint[],text[],text[],text[],'
+             'bigint[],integer[],bigint[],bigint[]) line % at SQL statement';
 END $$;
 
 CREATE OR REPLACE FUNCTION ledger_account_guard() RETURNS trigger LANGUAGE plpgsql AS $$
