@@ -1,6 +1,6 @@
 """Posting engine: one transaction, hold, capture or release per call.
 
-On PostgreSQL every call is one round trip to a stored function (``migrations/0002_database_rules``) that
+On PostgreSQL a posting is one round trip to a stored function (``migrations/0002_database_rules``) that
 keeps the rules inside the database. On SQLite the same rules run here in Python, under SQLite's write lock.
 Both raise the same typed errors (``timebank.ledger.errors``).
 """

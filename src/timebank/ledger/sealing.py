@@ -101,8 +101,10 @@ def ledger_seal(*, limit: int = BLOCK_MAX, settle_seconds: int | None = None) ->
         last = Block.objects.order_by("-seq").first()
         horizon = timezone.now() - dt.timedelta(seconds=settle)
         since = max(0, (last.last_txn_id if last else 0) - LOOKBACK)
+        sealed = BlockEntry.objects.filter(transaction_id__gt=since).values("transaction_id")
         ids = list(
-            Transaction.objects.filter(pk__gt=since, created_at__lte=horizon, block_entry__isnull=True)
+            Transaction.objects.filter(pk__gt=since, created_at__lte=horizon)
+            .exclude(pk__in=sealed)  # both sides by index range above ``since``, never the whole table
             .order_by("pk")
             .values_list("pk", flat=True)[:limit]
         )

@@ -90,6 +90,10 @@ def account_limits_set(*, account: Account, floor: int | None, cap: int | None) 
     """Apply a policy's credit line and cap. Refused if the account is already outside the new limits."""
     if account.kind == AccountKind.MEMBER and floor is None:
         raise ValidationFailed.field("floor", _("A member account has a lowest balance."))
+    if floor is not None and floor > 0:
+        raise ValidationFailed.field("floor", _("The lowest balance is zero or below."))
+    if cap is not None and cap < 0:
+        raise ValidationFailed.field("cap", _("A cap is zero or more."))
     with transaction.atomic():
         locked = Account.objects.select_for_update().get(pk=account.pk)
         if floor is not None and locked.balance - locked.held < floor:

@@ -10,6 +10,14 @@ from django.core.management.base import CommandError, CommandParser
 from timebank.cli.base import TimebankCommand
 
 
+def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A statement naming a field twice could be read two ways: refuse it."""
+    names = [name for name, _value in pairs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"a field appears twice: {sorted({n for n in names if names.count(n) > 1})}")
+    return dict(pairs)
+
+
 def _read_key(value: str) -> str:
     """A public key given as hex, or as @FILE holding it."""
     try:
@@ -95,7 +103,7 @@ class Command(TimebankCommand):
         from timebank.ledger.proofs import verify_document
 
         try:
-            document = json.loads(file.read_text(encoding="utf-8"))
+            document = json.loads(file.read_text(encoding="utf-8"), object_pairs_hook=_no_repeated_keys)
         except (OSError, ValueError) as exc:
             raise CommandError(f"{file}: not a readable JSON statement ({exc})") from exc
         if not isinstance(document, dict):
@@ -116,7 +124,12 @@ class Command(TimebankCommand):
             raise CommandError(f"{file}: NOT valid", returncode=1)
         account = document.get("account")
         account_id = account.get("id") if isinstance(account, dict) else account
-        self.stdout.write(f"{file}: valid — account {account_id}, signed by key {document.get('key_id')}")
+        issuer = (
+            "" if public_key else " (by the key it names — NOT checked against the platform's published key)"
+        )
+        self.stdout.write(
+            f"{file}: valid — account {account_id}, signed by key {document.get('key_id')}{issuer}"
+        )
 
     def _export(self, format: str, output: Path, area: str | None, **_options: Any) -> None:
         from timebank.ledger.export import ledger_export
