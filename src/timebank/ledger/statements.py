@@ -15,6 +15,20 @@ from timebank.ledger.selectors import account_statement
 from timebank.ledger.signing import PlatformKey, platform_key
 
 
+def block_document_of(block: Block, *, key_id: str | None = None) -> dict[str, Any]:
+    """What a block's hash covers, from the stored block (``key_id`` to sign it with another key)."""
+    return proofs.block_document(
+        seq=block.seq,
+        prev_hash=block.prev_hash,
+        root=block.root,
+        tx_count=block.tx_count,
+        first_txn_id=block.first_txn_id,
+        last_txn_id=block.last_txn_id,
+        created_at=block.created_at,
+        key_id=key_id or block.key_id,
+    )
+
+
 def _anchor(account: Account) -> dict[str, Any] | None:
     latest = (
         Posting.objects.filter(account=account, transaction__block_entry__isnull=False)
@@ -30,16 +44,7 @@ def _anchor(account: Account) -> dict[str, Any] | None:
     row = Transaction.objects.filter(pk=latest).values_list(*TXN_FIELDS).get()
     document = next(documents([row], postings_of(latest, latest)))
     return {
-        "block": proofs.block_document(
-            seq=block.seq,
-            prev_hash=block.prev_hash,
-            root=block.root,
-            tx_count=block.tx_count,
-            first_txn_id=block.first_txn_id,
-            last_txn_id=block.last_txn_id,
-            created_at=block.created_at,
-            key_id=block.key_id,
-        ),
+        "block": block_document_of(block),
         "block_hash": block.hash,
         "block_signature": block.signature,
         "transaction": document,

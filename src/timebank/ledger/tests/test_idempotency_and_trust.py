@@ -69,22 +69,14 @@ def test_a_block_signed_with_a_key_from_the_database_is_not_trusted(alice, bob, 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from timebank.ledger import proofs
+    from timebank.ledger.statements import block_document_of
 
     ledger.transfer(idempotency_key=key(), source=alice.pk, destination=bob.pk, minutes=5)
     block = ledger_seal(settle_seconds=0)
     assert block is not None
     intruder = Ed25519PrivateKey.generate()
     public = proofs.public_key_hex(intruder)
-    document = proofs.block_document(
-        seq=block.seq,
-        prev_hash=block.prev_hash,
-        root=block.root,
-        tx_count=block.tx_count,
-        first_txn_id=block.first_txn_id,
-        last_txn_id=block.last_txn_id,
-        created_at=block.created_at,
-        key_id=proofs.key_id_of(public),
-    )
+    document = block_document_of(block, key_id=proofs.key_id_of(public))
     digest = proofs.block_hash(document)
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL session_replication_role = replica")
