@@ -195,7 +195,24 @@ def _transactions_pass(report: Report) -> dict[int, dict[int, bytes]]:
     for txn_id, original in reversals.items():
         if original in kinds_reversed:
             report.add("transaction", txn_id, f"reverses transaction {original}, itself a reversal")
+    for (txn_id,) in _stream(REVERSALS_THAT_DO_NOT_NEGATE):
+        report.add("transaction", txn_id, "is a reversal that does not negate every posting of its original")
     return leaves
+
+
+REVERSALS_THAT_DO_NOT_NEGATE = """
+SELECT r.id FROM ledger_transaction r
+ WHERE (r.kind = 'reversal') <> (r.reverses_id IS NOT NULL)
+    OR EXISTS (
+        SELECT 1
+          FROM (SELECT account_id, -amount AS amount FROM ledger_posting
+                 WHERE transaction_id = r.reverses_id) o
+          FULL JOIN (SELECT account_id, amount FROM ledger_posting WHERE transaction_id = r.id) n
+               ON n.account_id = o.account_id
+         WHERE o.account_id IS NULL OR n.account_id IS NULL OR o.amount <> n.amount)
+   AND r.reverses_id IS NOT NULL
+ ORDER BY r.id
+"""
 
 
 def _accounts_pass(report: Report) -> None:

@@ -86,11 +86,17 @@ DECLARE
     v_seq bigint;
     v_account_area text;
     v_status text;
+    v_created timestamptz;
 BEGIN
     IF current_setting('timebank.ledger_batch', true) = 'on' AND ledger_in_batch() THEN
         RETURN NEW;  -- ledger_post_batch computed and checked this posting's balance and number itself
     END IF;
-    SELECT kind, area INTO v_kind, v_area FROM ledger_transaction WHERE id = NEW.transaction_id;
+    SELECT kind, area, created_at INTO v_kind, v_area, v_created FROM ledger_transaction WHERE id = NEW.transaction_id;
+    IF v_created IS DISTINCT FROM now() THEN
+        -- A transaction's postings are written with it, in the same database transaction; never added later.
+        RAISE EXCEPTION USING MESSAGE = 'ledger_append_only',
+            DETAIL = format('transaction %s was written earlier; its postings cannot change', NEW.transaction_id);
+    END IF;
     UPDATE ledger_account SET balance = balance + NEW.amount, entries = entries + 1 WHERE id = NEW.account_id
         RETURNING balance, entries, area, status INTO v_balance, v_seq, v_account_area, v_status;
     IF NOT FOUND THEN
@@ -127,6 +133,27 @@ BEGIN
         RAISE EXCEPTION USING MESSAGE = 'ledger_unbalanced', ERRCODE = 'check_violation',
             CONSTRAINT = 'ledger_transaction_balanced',
             DETAIL = format('transaction=%s sum=%s postings=%s', v_txn, v_sum, v_count);
+    END IF;
+    IF TG_TABLE_NAME = 'ledger_transaction' THEN  -- (NEW has no kind on a posting: test the table first)
+        IF NEW.kind = 'reversal' OR NEW.reverses_id IS NOT NULL THEN
+            -- A reversal names its original, which is not itself a reversal, and negates every posting of it.
+            IF NEW.kind <> 'reversal' OR NEW.reverses_id IS NULL THEN
+                RAISE EXCEPTION USING MESSAGE = 'ledger_unbalanced',
+                    DETAIL = format('transaction=%s: a reversal, and only a reversal, names the original', v_txn);
+            END IF;
+            IF (SELECT kind FROM ledger_transaction WHERE id = NEW.reverses_id) = 'reversal' THEN
+                RAISE EXCEPTION USING MESSAGE = 'ledger_reversal_of_reversal', DETAIL = format('transaction=%s', v_txn);
+            END IF;
+            IF EXISTS (
+                SELECT 1
+                FROM (SELECT account_id, -amount AS amount FROM ledger_posting WHERE transaction_id = NEW.reverses_id) o
+                FULL JOIN (SELECT account_id, amount FROM ledger_posting WHERE transaction_id = v_txn) n USING (account_id)
+                WHERE o.amount IS DISTINCT FROM n.amount
+            ) THEN
+                RAISE EXCEPTION USING MESSAGE = 'ledger_unbalanced',
+                    DETAIL = format('transaction=%s does not negate every posting of %s', v_txn, NEW.reverses_id);
+            END IF;
+        END IF;
     END IF;
     RETURN NULL;
 END $$;

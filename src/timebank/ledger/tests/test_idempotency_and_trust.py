@@ -112,3 +112,69 @@ def test_claiming_to_be_the_batch_does_not_switch_the_rules_off(alice, postgres_
     with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(forged)
     assert Account.objects.get(pk=alice.pk).balance == 600
+
+
+def _raw_transaction(cursor, *, kind: str, reverses: int | None, created: str = "now()") -> int:
+    cursor.execute(
+        "INSERT INTO ledger_transaction (kind, memo, actor_id, subject, ref_type, ref_id, policy_id, area, "
+        "idempotency_key, request_hash, reverses_id, created_at) "
+        f"VALUES (%s, '', NULL, '', '', '', NULL, '310000', %s, 'x', %s, {created}) RETURNING id",
+        [kind, key("raw"), reverses],
+    )
+    return int(cursor.fetchone()[0])
+
+
+def test_the_database_refuses_a_reversal_that_does_not_negate_its_original(alice, bob, fund, postgres_only):
+    # given a transfer of 45 minutes
+    original = ledger.transfer(idempotency_key=key(), source=alice.pk, destination=bob.pk, minutes=45)
+
+    # when a "reversal" written behind the ORM's back sends the fund's minutes to alice instead
+    with pytest.raises(DatabaseError) as exc, transaction.atomic(), connection.cursor() as cursor:
+        txn = _raw_transaction(cursor, kind="reversal", reverses=original.transaction_id)
+        cursor.execute(
+            "INSERT INTO ledger_posting (transaction_id, account_id, amount, account_seq, balance_after) "
+            "VALUES (%s, %s, -500, 0, 0), (%s, %s, 500, 0, 0)",
+            [txn, fund.pk, txn, alice.pk],
+        )
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+    # then
+    assert "ledger_unbalanced" in str(exc.value)
+    assert Account.objects.get(pk=alice.pk).balance == 555
+
+
+def test_the_database_refuses_postings_added_to_an_earlier_transaction(alice, bob, postgres_only):
+    with pytest.raises(DatabaseError) as exc, transaction.atomic(), connection.cursor() as cursor:
+        txn = _raw_transaction(cursor, kind="transfer", reverses=None, created="now() - interval '1 day'")
+        cursor.execute(
+            "INSERT INTO ledger_posting (transaction_id, account_id, amount, account_seq, balance_after) "
+            "VALUES (%s, %s, -5, 0, 0), (%s, %s, 5, 0, 0)",
+            [txn, alice.pk, txn, bob.pk],
+        )
+    assert "ledger_append_only" in str(exc.value)
+    assert Account.objects.get(pk=alice.pk).balance == 600
+
+
+def test_verify_finds_a_reversal_that_no_longer_negates_its_original(alice, bob, postgres_only):
+    # given a transfer and its reversal, then the reversal's amounts edited with the triggers off
+    original = ledger.transfer(idempotency_key=key(), source=alice.pk, destination=bob.pk, minutes=45)
+    reversal = ledger.transaction_reverse(
+        idempotency_key=key(), transaction_id=original.transaction_id, memo="x"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SET CONSTRAINTS ALL IMMEDIATE"
+        )  # as at commit: the reversal was checked and is stored
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute(
+            "UPDATE ledger_posting SET amount = amount / 45 * 40 WHERE transaction_id = %s",
+            [reversal.transaction_id],
+        )
+        cursor.execute("SET LOCAL session_replication_role = origin")
+
+    # when
+    report = ledger_verify()
+
+    # then
+    assert any(f.ident == reversal.transaction_id and "does not negate" in f.problem for f in report.findings)
