@@ -201,17 +201,18 @@ def _transactions_pass(report: Report) -> dict[int, dict[int, bytes]]:
 
 
 REVERSALS_THAT_DO_NOT_NEGATE = """
-SELECT r.id FROM ledger_transaction r
- WHERE (r.kind = 'reversal') <> (r.reverses_id IS NOT NULL)
-    OR EXISTS (
+WITH candidates AS MATERIALIZED (
+    SELECT id, kind, reverses_id FROM ledger_transaction WHERE kind = 'reversal' OR reverses_id IS NOT NULL
+)
+SELECT c.id FROM candidates c
+ WHERE c.kind <> 'reversal' OR c.reverses_id IS NULL OR EXISTS (
         SELECT 1
           FROM (SELECT account_id, -amount AS amount FROM ledger_posting
-                 WHERE transaction_id = r.reverses_id) o
-          FULL JOIN (SELECT account_id, amount FROM ledger_posting WHERE transaction_id = r.id) n
+                 WHERE transaction_id = c.reverses_id) o
+          FULL JOIN (SELECT account_id, amount FROM ledger_posting WHERE transaction_id = c.id) n
                ON n.account_id = o.account_id
          WHERE o.account_id IS NULL OR n.account_id IS NULL OR o.amount <> n.amount)
-   AND r.reverses_id IS NOT NULL
- ORDER BY r.id
+ ORDER BY c.id
 """
 
 
