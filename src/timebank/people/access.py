@@ -100,10 +100,15 @@ def access_check(user: User | None, perm: Perm, region: Region) -> None:
         raise PermissionDenied(_("This is outside the regions you may act on."))
 
 
+def access_anywhere(user: User | None, perm: Perm) -> bool:
+    """Whether the user holds ``perm`` on at least one region (platform admins: everywhere)."""
+    paths = access_paths(user, perm)
+    return paths is None or bool(paths)
+
+
 def access_is_staff(user: User | None) -> bool:
     """Anyone who may look into the console: a platform admin or anyone whose grant shows people."""
-    paths = access_paths(user, Perm.PEOPLE_VIEW)
-    return paths is None or bool(paths)
+    return access_anywhere(user, Perm.PEOPLE_VIEW)
 
 
 def access_region_q(user: User | None, perm: Perm, path_field: str) -> Q:

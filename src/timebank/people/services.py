@@ -27,6 +27,7 @@ from timebank.ledger.models import Account, AccountKind
 from timebank.people.access import (
     ROLE_PERMISSIONS,
     Perm,
+    access_anywhere,
     access_check,
     access_forget,
     access_has,
@@ -403,7 +404,7 @@ def staff_user_create(
     *, actor: User, username: str, password: str, name: str = "", mobile: str = "", email: str = ""
 ) -> User:
     """Create a staff sign-in. It can do nothing until granted a role."""
-    if not _may_grant_somewhere(actor):
+    if not access_anywhere(actor, Perm.STAFF_GRANT):
         raise PermissionDenied()
     values = _clean_credentials(username=username, password=password, mobile=mobile)
     with transaction.atomic():
@@ -423,11 +424,6 @@ def staff_user_create(
             new={"username": user.username},
         )
     return user
-
-
-def _may_grant_somewhere(actor: User) -> bool:
-    paths = access_paths(actor, Perm.STAFF_GRANT)
-    return paths is None or bool(paths)
 
 
 # Who may grant which role: platform admins grant anything; operators grant the roles below them.

@@ -19,7 +19,7 @@ from timebank.audit.selectors import audit_events_visible
 from timebank.common.errors import ApplicationError, PermissionDenied
 from timebank.people import selectors as people
 from timebank.people import services
-from timebank.people.access import Perm, access_has, access_paths, access_region_q
+from timebank.people.access import Perm, access_anywhere, access_has, access_region_q
 from timebank.people.models import Member, PriorityGroup, User
 from timebank.regions.codes import Level
 from timebank.regions.models import Region
@@ -69,9 +69,7 @@ def people_list(request: HttpRequest) -> HttpResponse:
             "region": region,
             "search": search,
             "role": role,
-            "can_register": bool(
-                access_paths(user, Perm.PEOPLE_MANAGE) is None or access_paths(user, Perm.PEOPLE_MANAGE)
-            ),
+            "can_register": access_anywhere(user, Perm.PEOPLE_MANAGE),
         },
     )
 
@@ -263,8 +261,7 @@ def bonds_pending(request: HttpRequest) -> HttpResponse:
 @login_required
 def audit_log(request: HttpRequest) -> HttpResponse:
     user = _staff(request)
-    paths = access_paths(user, Perm.AUDIT_VIEW)
-    if paths is not None and not paths:
+    if not access_anywhere(user, Perm.AUDIT_VIEW):
         raise PermissionDenied()
     form = AuditFilterForm(request.GET or None)
     filters: dict[str, Any] = {}
@@ -287,8 +284,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
 def staff_list(request: HttpRequest) -> HttpResponse:
     """Operators and platform admins create staff sign-ins and grant roles inside their subtree."""
     user = _staff(request)
-    paths = access_paths(user, Perm.STAFF_GRANT)
-    if paths is not None and not paths:
+    if not access_anywhere(user, Perm.STAFF_GRANT):
         raise PermissionDenied()
     scope = Region.objects.filter(access_region_q(user, Perm.STAFF_GRANT, "path")).order_by("path")
     form = StaffCreateForm(request.POST or None, regions=scope)
