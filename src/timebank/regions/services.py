@@ -150,11 +150,7 @@ def regions_import_csv(*, actor: User | None, text: str) -> ImportReport:
                 )
         if level in LEVEL_ORDER:
             problems.extend(code_problems(code, level, parent_code or None, parent_level))
-        current = existing.get(code)
-        if current is not None and not problems:
-            current_parent = current.path.rstrip("/").split("/")[-2] if current.depth else ""
-            if current.level != level or current_parent != parent_code:
-                problems.append(_("code %(code)s already exists elsewhere in the tree") % {"code": code})
+        # (A code's digits fix its level and its parent, so a code already in the tree is in the same place.)
         if problems:
             report.errors.extend((lineno, p) for p in problems)
             continue
