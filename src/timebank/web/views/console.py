@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -184,49 +186,54 @@ def person_reveal(request: HttpRequest, member_id: int, what: str) -> HttpRespon
     return render(request, "web/console/_revealed.html", {"value": value})
 
 
+def _person_form(
+    request: HttpRequest,
+    member_id: int,
+    form_class: type[forms.Form],
+    form_key: str,
+    act: Callable[[User, Member, dict[str, Any]], object],
+    section_shown: Callable[[Member], bool] = lambda member: True,
+) -> HttpResponse:
+    """A form on a person's page: act, then back to the page; or the page again with the form's errors (and
+    the reason at the top when the form's section is not drawn for this person)."""
+    user = _staff(request)
+    member = people.member_get(user, member_id)
+    form = form_class(request.POST)
+    page_error = None
+    if form.is_valid():
+        try:
+            act(user, member, form.cleaned_data)
+        except ApplicationError as exc:
+            add_service_errors(form, exc)
+            if not section_shown(member):
+                page_error = str(exc.message)
+        else:
+            return redirect("web:person", member_id=member.pk)
+    context = _person_context(user, member) | {form_key: form, "page_error": page_error}
+    return render(request, "web/console/person_detail.html", context, status=422)
+
+
 @login_required
 @require_POST
 def person_priority(request: HttpRequest, member_id: int) -> HttpResponse:
-    user = _staff(request)
-    member = people.member_get(user, member_id)
-    form = PriorityForm(request.POST)
-    context = _person_context(user, member)
-    if form.is_valid():
-        try:
-            services.priority_group_verify(
-                actor=user, member=member, group=form.cleaned_data["group"], note=form.cleaned_data["note"]
-            )
-        except ApplicationError as exc:
-            add_service_errors(form, exc)
-            if not member.is_elder:  # the priority section is not drawn: say why at the top
-                context["page_error"] = str(exc.message)
-        else:
-            return redirect("web:person", member_id=member.pk)
-    context["priority_form"] = form
-    return render(request, "web/console/person_detail.html", context, status=422)
+    def verify(user: User, member: Member, data: dict[str, Any]) -> object:
+        return services.priority_group_verify(
+            actor=user, member=member, group=data["group"], note=data["note"]
+        )
+
+    return _person_form(request, member_id, PriorityForm, "priority_form", verify, lambda m: m.is_elder)
 
 
 @login_required
 @require_POST
 def person_bond(request: HttpRequest, member_id: int) -> HttpResponse:
-    user = _staff(request)
-    member = people.member_get(user, member_id)
-    form = BondProposeForm(request.POST)
-    context = _person_context(user, member)
-    if form.is_valid():
-        try:
-            relative = people.member_find_for_bond(
-                name=form.cleaned_data["relative_name"], mobile=form.cleaned_data["relative_mobile"]
-            )
-            services.family_bond_propose(
-                actor=user, member=member, relative=relative, relation=form.cleaned_data["relation"]
-            )
-        except ApplicationError as exc:
-            add_service_errors(form, exc)
-        else:
-            return redirect("web:person", member_id=member.pk)
-    context["bond_form"] = form
-    return render(request, "web/console/person_detail.html", context, status=422)
+    def propose(user: User, member: Member, data: dict[str, Any]) -> object:
+        relative = people.member_find_for_bond(name=data["relative_name"], mobile=data["relative_mobile"])
+        return services.family_bond_propose(
+            actor=user, member=member, relative=relative, relation=data["relation"]
+        )
+
+    return _person_form(request, member_id, BondProposeForm, "bond_form", propose)
 
 
 @login_required
