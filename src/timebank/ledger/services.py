@@ -46,6 +46,10 @@ __all__ = [
 ]
 
 
+# System accounts that hold only what was given to them: they never go below zero.
+NEVER_NEGATIVE = frozenset({AccountKind.POOL})
+
+
 def area_of(region: Region) -> str:
     """The currency area of a region: its province. Minutes move freely inside one area; between areas they
     go through the clearing accounts."""
@@ -68,13 +72,14 @@ def account_open(*, kind: str, region: Region, floor: int | None = 0, cap: int |
         normal_side=NORMAL_SIDE[kind],
         region=region,
         area=area_of(region),
-        floor=floor if kind == AccountKind.MEMBER else None,
+        floor=floor if kind == AccountKind.MEMBER else (0 if kind in NEVER_NEGATIVE else None),
         cap=cap,
     )
 
 
 def system_account(*, kind: str, region: Region) -> Account:
-    """The region's account of a system kind (public fund, pool, …), opened on first use."""
+    """The region's account of a system kind (public fund, pool, …), opened on first use. A pool holds only
+    donated minutes and never goes below zero; the public fund may (its negative balance is what it funded)."""
     if kind == AccountKind.MEMBER:
         raise ValidationFailed.field("kind", _("Member accounts are opened for a member."))
     found = Account.objects.filter(kind=kind, region=region).first()

@@ -25,28 +25,32 @@ class Perm(StrEnum):
     STAFF_GRANT = "staff.grant"
     POLICIES_MANAGE = "policies.manage"
     REGIONS_MANAGE = "regions.manage"
+    CARE_VIEW = "care.view"
+    CARE_MANAGE = "care.manage"
+    CARE_REVIEW = "care.review"
+    FUNDS_MANAGE = "funds.manage"
 
+
+_STATION = frozenset(
+    {
+        Perm.PEOPLE_VIEW,
+        Perm.PEOPLE_MANAGE,
+        Perm.PEOPLE_VERIFY,
+        Perm.PEOPLE_UNMASK,
+        Perm.AUDIT_VIEW,
+        Perm.CARE_VIEW,
+        Perm.CARE_MANAGE,
+        Perm.CARE_REVIEW,
+    }
+)
 
 ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
-    Role.STATION_STAFF: frozenset(
-        {Perm.PEOPLE_VIEW, Perm.PEOPLE_MANAGE, Perm.PEOPLE_VERIFY, Perm.PEOPLE_UNMASK, Perm.AUDIT_VIEW}
-    ),
-    Role.COMMUNITY_STAFF: frozenset(
-        {Perm.PEOPLE_VIEW, Perm.PEOPLE_MANAGE, Perm.PEOPLE_VERIFY, Perm.PEOPLE_UNMASK, Perm.AUDIT_VIEW}
-    ),
+    Role.STATION_STAFF: _STATION,
+    Role.COMMUNITY_STAFF: _STATION,
     # Operators set up stations and their staff, so they hold everything station staff hold (a role can
     # only be granted by someone holding all its permissions).
-    Role.OPERATOR: frozenset(
-        {
-            Perm.PEOPLE_VIEW,
-            Perm.PEOPLE_MANAGE,
-            Perm.PEOPLE_VERIFY,
-            Perm.PEOPLE_UNMASK,
-            Perm.AUDIT_VIEW,
-            Perm.STAFF_GRANT,
-        }
-    ),
-    Role.AUDITOR: frozenset({Perm.PEOPLE_VIEW, Perm.AUDIT_VIEW}),
+    Role.OPERATOR: _STATION | {Perm.STAFF_GRANT, Perm.FUNDS_MANAGE},
+    Role.AUDITOR: frozenset({Perm.PEOPLE_VIEW, Perm.AUDIT_VIEW, Perm.CARE_VIEW}),
     Role.PLATFORM_ADMIN: frozenset(Perm),
     Role.MERCHANT_STAFF: frozenset(),
 }

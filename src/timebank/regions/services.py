@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +14,7 @@ from django.db.models import Max
 from django.utils.translation import gettext as _
 
 from timebank.audit.services import audit_record
+from timebank.common.csvfile import csv_records
 from timebank.common.errors import NotFound, ValidationFailed
 from timebank.common.kinship import Relation
 from timebank.regions.codes import LEVEL_ORDER, code_problems, level_depth
@@ -100,14 +99,9 @@ def regions_import_csv(*, actor: User | None, text: str) -> ImportReport:
     name), so the same file can be imported twice.
     """
     report = ImportReport()
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
-    rows: list[list[str]] = []
-    first_lines: list[int] = []  # the file line each record starts on (a quoted cell may span lines)
-    next_line = 1
-    for record in reader:
-        rows.append(record)
-        first_lines.append(next_line)
-        next_line = reader.line_num + 1
+    records = csv_records(text)
+    rows = [cells for _line, cells in records]
+    first_lines = [line for line, _cells in records]
     if not rows or [c.strip() for c in rows[0]] != CSV_COLUMNS:
         raise RegionImportFailed(
             _("The first line must be the header: %(header)s") % {"header": ",".join(CSV_COLUMNS)},

@@ -7,7 +7,7 @@ database no session setting turns the refusal off.
 
 from django.db import migrations
 
-PG_UP = """
+PG_UP = r"""
 CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'TRUNCATE' AND current_database() LIKE 'test\_%'

@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "timebank.people",
     "timebank.audit",
     "timebank.ledger",
+    "timebank.notifications",
+    "timebank.care",
     "timebank.web",
     "timebank.cli",
 ]
@@ -111,6 +113,19 @@ LOGOUT_REDIRECT_URL = "web:sign-in"
 # for SIGN_IN_LOCK_MINUTES.
 SIGN_IN_MAX_FAILURES = env_int("TIMEBANK_SIGN_IN_MAX_FAILURES", 5)
 SIGN_IN_LOCK_MINUTES = env_int("TIMEBANK_SIGN_IN_LOCK_MINUTES", 15)
+
+# Care services: a wrong PIN or card code this many times locks confirmation for the elder for a while; a
+# completed service nobody confirmed goes to the station after CARE_ESCALATE_HOURS.
+CARE_CONFIRM_MAX_FAILURES = env_int("TIMEBANK_CARE_CONFIRM_MAX_FAILURES", 5)
+CARE_CONFIRM_LOCK_MINUTES = env_int("TIMEBANK_CARE_CONFIRM_LOCK_MINUTES", 15)
+CARE_ESCALATE_HOURS = env_int("TIMEBANK_CARE_ESCALATE_HOURS", 48)
+# How often ``timebank serve`` expires stale requests and escalates unconfirmed services (0: never).
+CARE_TICK_EVERY_SECONDS = env_int("TIMEBANK_CARE_TICK_EVERY_SECONDS", 300)
+
+# Notifications: email through Django's backend; SMS through a class with ``send(mobile, text)``.
+EMAIL_BACKEND = env_str("TIMEBANK_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("TIMEBANK_FROM_EMAIL", "timebank@localhost")
+SMS_BACKEND = env_str("TIMEBANK_SMS_BACKEND", "timebank.notifications.services.LogSms")
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]

@@ -13,6 +13,8 @@ LEDGER_SEAL_SETTLE_SECONDS = 0
 LEDGER_WITNESS_FILE = ""  # tests that need a witness point it at their own file
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 ALLOWED_HOSTS = ["*"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+SMS_BACKEND = "timebank.notifications.services.MemorySms"
 
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):  # noqa: F405
     # Let transactional tests empty append-only tables between tests (see audit/migrations/0003).

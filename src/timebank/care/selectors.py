@@ -1,0 +1,191 @@
+"""Reads of the care services: what a volunteer may take, what an elder asked for, the station's queues."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet, Sum
+from django.utils import timezone
+
+from timebank.care.models import Certification, Dispute, FundBudget, ServiceCard, ServiceOrder, Status
+from timebank.care.rules import age_of, certification_valid, verified_relation
+from timebank.common.errors import NotFound
+from timebank.ledger.models import Posting, TransactionKind
+from timebank.people.access import Perm, access_has, access_region_q
+from timebank.people.models import Member, User
+from timebank.regions.selectors import policy_in_force
+
+# The national volunteer star levels (hours), where no policy says otherwise.
+NATIONAL_STAR_THRESHOLDS_HOURS = [100, 300, 600, 1000, 1500]
+_RELATED = ("elder", "volunteer", "payer", "region", "category")
+
+
+def order_get(user: User, order_id: int) -> ServiceOrder:
+    """A service the user may see: its elder (or their verified family), its volunteer, its requester, or
+    staff of its community. Anyone else is told it does not exist."""
+    order = ServiceOrder.objects.select_related(*_RELATED).filter(pk=order_id).first()
+    if order is None or not order_visible(user, order):
+        raise NotFound(code="care_order_not_found")
+    return order
+
+
+def order_visible(user: User, order: ServiceOrder) -> bool:
+    mine = user.member_id
+    if mine is not None and mine in {order.elder_id, order.volunteer_id, order.payer_id}:
+        return True
+    if order.requested_by_id == user.pk:
+        return True
+    if access_has(user, Perm.CARE_VIEW, order.region):
+        return True
+    return (
+        mine is not None
+        and user.member is not None
+        and verified_relation(order.elder, user.member) is not None
+    )
+
+
+def orders_open_for(volunteer: Member, *, now: dt.datetime | None = None) -> list[ServiceOrder]:
+    """Open requests this volunteer may take: in their own community or a neighbouring one (same street),
+    not their own, still ahead, and only categories they are certified for and old enough to serve in."""
+    now = now or timezone.now()
+    home = volunteer.home_region
+    near = Q(region=home)
+    if home.parent_id is not None:
+        near |= Q(region__parent_id=home.parent_id)
+    candidates = (
+        ServiceOrder.objects.filter(near, status=Status.OPEN, window_end__gt=now)
+        .exclude(elder=volunteer)
+        .select_related(*_RELATED)
+        .order_by("window_start", "pk")[:200]
+    )
+    eligible = []
+    for order in candidates:
+        day = timezone.localtime(order.window_start).date()
+        policy = policy_in_force(order.region, day)
+        if policy is None:
+            continue
+        age = age_of(volunteer, day)
+        if age is None or age < policy.min_volunteer_age:
+            continue
+        needed = order.category.requires_certification
+        if needed and not certification_valid(volunteer, needed, day):
+            continue
+        eligible.append(order)
+    return eligible
+
+
+def orders_of_volunteer(volunteer: Member) -> QuerySet[ServiceOrder]:
+    return (
+        ServiceOrder.objects.filter(volunteer=volunteer).select_related(*_RELATED).order_by("-window_start")
+    )
+
+
+def orders_of_elder(elder: Member) -> QuerySet[ServiceOrder]:
+    return ServiceOrder.objects.filter(elder=elder).select_related(*_RELATED).order_by("-window_start")
+
+
+def orders_visible(
+    user: User, *, status: str = "", community: str = "", category: str = "", flagged: bool = False
+) -> QuerySet[ServiceOrder]:
+    """Services of the staff member's subtree, filtered as the console asks."""
+    qs = ServiceOrder.objects.filter(access_region_q(user, Perm.CARE_VIEW, "region__path")).select_related(
+        *_RELATED
+    )
+    if status:
+        qs = qs.filter(status=status)
+    if community:
+        qs = qs.filter(region__code=community)
+    if category:
+        qs = qs.filter(category__code=category)
+    if flagged:
+        qs = qs.filter(Q(overlap_flag=True) | Q(escalated_at__isnull=False))
+    return qs.order_by("-window_start", "-pk")
+
+
+def review_queue(
+    user: User, *, community: str = "", category: str = "", flagged: bool = False
+) -> QuerySet[ServiceOrder]:
+    """What waits for the station: confirmed services to approve, and completed ones escalated because
+    nobody confirmed them. Oldest first."""
+    qs = ServiceOrder.objects.filter(access_region_q(user, Perm.CARE_REVIEW, "region__path")).filter(
+        Q(status=Status.CONFIRMED) | Q(status=Status.COMPLETED, escalated_at__isnull=False)
+    )
+    if community:
+        qs = qs.filter(region__code=community)
+    if category:
+        qs = qs.filter(category__code=category)
+    if flagged:
+        qs = qs.filter(overlap_flag=True)
+    return qs.select_related(*_RELATED).order_by("checked_in_at", "pk")
+
+
+def disputes_open(user: User) -> QuerySet[Dispute]:
+    return (
+        Dispute.objects.filter(
+            access_region_q(user, Perm.CARE_REVIEW, "order__region__path"), resolved_at__isnull=True
+        )
+        .select_related("order", "order__elder", "order__volunteer", "order__category", "raised_by")
+        .order_by("opened_at")
+    )
+
+
+def dispute_get(user: User, dispute_id: int) -> Dispute:
+    dispute = Dispute.objects.select_related("order", "order__region").filter(pk=dispute_id).first()
+    if dispute is None or not access_has(user, Perm.CARE_VIEW, dispute.order.region):
+        raise NotFound(code="care_dispute_not_found")
+    return dispute
+
+
+def card_current(elder: Member) -> ServiceCard | None:
+    return ServiceCard.objects.filter(elder=elder, revoked_at__isnull=True).first()
+
+
+def certifications_of(member: Member) -> QuerySet[Certification]:
+    return Certification.objects.filter(member=member, revoked_at__isnull=True).order_by("code")
+
+
+def budgets_visible(user: User) -> QuerySet[FundBudget]:
+    return (
+        FundBudget.objects.filter(access_region_q(user, Perm.CARE_VIEW, "region__path"))
+        .select_related("region")
+        .order_by("-year", "region__path")
+    )
+
+
+@dataclass(frozen=True)
+class StarLevel:
+    stars: int
+    hours: int
+    minutes: int
+    next_threshold_hours: int | None
+
+
+def credited_service_minutes(member: Member) -> int:
+    """Minutes credited to the member for services, less any credit reversed."""
+    if member.account_id is None:
+        return 0
+    base = Posting.objects.filter(account_id=member.account_id)
+    credited = (
+        base.filter(transaction__kind=TransactionKind.SERVICE_CREDIT).aggregate(t=Sum("amount"))["t"] or 0
+    )
+    reversed_ = (
+        base.filter(
+            transaction__kind=TransactionKind.REVERSAL,
+            transaction__reverses__kind=TransactionKind.SERVICE_CREDIT,
+        ).aggregate(t=Sum("amount"))["t"]
+        or 0
+    )
+    return int(credited + reversed_)
+
+
+def star_level(member: Member, *, on: dt.date | None = None) -> StarLevel:
+    """The national star level from cumulative credited hours (thresholds from the policy in force)."""
+    minutes = credited_service_minutes(member)
+    hours = minutes // 60
+    day = on or timezone.localdate()
+    policy = policy_in_force(member.home_region, day)
+    thresholds = sorted(policy.star_thresholds_hours if policy else NATIONAL_STAR_THRESHOLDS_HOURS)
+    stars = sum(1 for t in thresholds if hours >= t)
+    upcoming = next((t for t in thresholds if hours < t), None)
+    return StarLevel(stars=stars, hours=hours, minutes=minutes, next_threshold_hours=upcoming)
