@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from timebank.care.models import Certification, Dispute, FundBudget, ServiceCard, ServiceOrder, Status
 from timebank.care.rules import age_of, certification_valid, verified_relation
+from timebank.common import clock
 from timebank.common.errors import NotFound
 from timebank.ledger.models import Posting, TransactionKind
 from timebank.people.access import Perm, access_has, access_region_q
@@ -48,7 +49,7 @@ def order_visible(user: User, order: ServiceOrder) -> bool:
 def orders_open_for(volunteer: Member, *, now: dt.datetime | None = None) -> list[ServiceOrder]:
     """Open requests this volunteer may take: in their own community or a neighbouring one (same street),
     not their own, still ahead, and only categories they are certified for and old enough to serve in."""
-    now = now or timezone.now()
+    now = now or clock.now()
     home = volunteer.home_region
     near = Q(region=home)
     if home.parent_id is not None:
@@ -183,7 +184,7 @@ def star_level(member: Member, *, on: dt.date | None = None) -> StarLevel:
     """The national star level from cumulative credited hours (thresholds from the policy in force)."""
     minutes = credited_service_minutes(member)
     hours = minutes // 60
-    day = on or timezone.localdate()
+    day = on or clock.today()
     policy = policy_in_force(member.home_region, day)
     thresholds = sorted(policy.star_thresholds_hours if policy else NATIONAL_STAR_THRESHOLDS_HOURS)
     stars = sum(1 for t in thresholds if hours >= t)

@@ -45,6 +45,8 @@ from timebank.care.models import (
 from timebank.care.notices import in_both_languages, order_params
 from timebank.care.rules import Problem, fail, fail_all, local_day
 from timebank.care.states import BUSY, DONE, transition_check
+from timebank.common import clock
+from timebank.common.csvfile import csv_records
 from timebank.common.errors import (
     AccountLocked,
     ApplicationError,
@@ -57,7 +59,8 @@ from timebank.common.units import format_minutes
 from timebank.ledger import services as ledger
 from timebank.ledger.models import Account, AccountKind, Hold, HoldStatus, TransactionKind
 from timebank.notifications.services import notify
-from timebank.people.access import Perm, access_check, access_has, access_member_view
+from timebank.people.access import Perm, access_check, access_has, access_member_view, access_region_q
+from timebank.people.crypto import lookup_hash
 from timebank.people.models import Member, Role, StaffGrant, User
 from timebank.regions.codes import Level
 from timebank.regions.models import CapOverflow, Policy, Region
@@ -133,7 +136,7 @@ def _move(
     transition_check(order.status, target)
     previous = order.status
     order.status = target
-    order.status_changed_at = timezone.now()
+    order.status_changed_at = clock.now()
     order.save()
     audit_record(
         actor=actor,
@@ -379,7 +382,7 @@ def order_create(
         raise PermissionDenied(_("Only the elder, their verified family or station staff may post for them."))
     source = Source.APP if side is not None else Source.STAFF
     place = place or elder.home_region
-    now = timezone.now()
+    now = clock.now()
     problems = _window_problems(window_start, window_end, now=now)
     notes = _text(notes, "notes", 500, problems)
     address = _text(address or elder.address, "address", 200, problems)
@@ -575,7 +578,7 @@ def _assign(actor: User, order: ServiceOrder, volunteer: Member, *, nearby_requi
             )
         locked.volunteer = volunteer
         locked.assigned_by = actor
-        locked.assigned_at = timezone.now()
+        locked.assigned_at = clock.now()
         _reserve(locked, _planned_cost(locked))
         _move(
             locked,
@@ -625,7 +628,7 @@ def order_no_show(*, actor: User, order: ServiceOrder, note: str = "") -> Servic
     with transaction.atomic():
         locked = _locked(order)
         transition_check(locked.status, Status.NO_SHOW)
-        if timezone.now() < locked.window_start:
+        if clock.now() < locked.window_start:
             raise ValidationFailed.field(
                 "status", _("The service has not started yet; cancel it instead."), code="care_not_started"
             )
@@ -658,7 +661,7 @@ def _card_for_token(token: str, order: ServiceOrder) -> ServiceCard:
 
 def order_check_in(*, actor: User, order: ServiceOrder, token: str = "") -> ServiceOrder:
     """The assigned volunteer arrives: in the app, or by scanning the QR code on the elder's service card."""
-    now = timezone.now()
+    now = clock.now()
     with transaction.atomic():
         locked = _locked(order)
         if not _is_volunteer_of(actor, locked):
@@ -751,7 +754,7 @@ def _service_minutes(
 def order_check_out(*, actor: User, order: ServiceOrder, token: str = "") -> ServiceOrder:
     """The volunteer leaves: the service time is fixed (rounded as the policy says) and the elder is asked to
     confirm it."""
-    now = timezone.now()
+    now = clock.now()
     with transaction.atomic():
         locked = _locked(order)
         if not _is_volunteer_of(actor, locked):
@@ -803,7 +806,7 @@ def order_times_record(
     card_ref = _text(card_ref, "card_ref", 40, problems)
     if problems:
         raise fail_all(problems)
-    now = timezone.now()
+    now = clock.now()
     with transaction.atomic():
         locked = _locked(order)
         _not_involved(actor, locked)
@@ -871,7 +874,7 @@ def service_card_issue(*, actor: User, elder: Member) -> ServiceCard:
         raise ValidationFailed.field(
             "elder", _("%(name)s is not registered as an elder.") % {"name": elder.name}
         )
-    now = timezone.now()
+    now = clock.now()
     with transaction.atomic():
         revoked = ServiceCard.objects.filter(elder=elder, revoked_at__isnull=True).update(revoked_at=now)
         card = ServiceCard.objects.create(elder=elder, serial=secrets.token_hex(8), issued_by=actor)
@@ -889,7 +892,7 @@ def service_card_issue(*, actor: User, elder: Member) -> ServiceCard:
 def _check_secret(elder: Member, method: str, value: str) -> int | None:
     """Check a PIN or card code with a lockout. Failures are counted in their own committed transaction, so a
     refusal cannot be rolled back by the caller. Returns the card code's number for a card code."""
-    now = timezone.now()
+    now = clock.now()
     secret, _created = ElderSecret.objects.get_or_create(elder=elder)
     if secret.locked_until is not None and secret.locked_until > now:
         raise ConfirmationLocked(extra={"until": secret.locked_until.isoformat()})
@@ -988,7 +991,7 @@ def order_confirm(
                 raise ValidationFailed.field("code", _("This code was already used."), code="care_code_used")
             card.used_codes = [*card.used_codes, number]
             card.save(update_fields=["used_codes"])
-        locked.confirmed_at = timezone.now()
+        locked.confirmed_at = clock.now()
         locked.confirmed_by = actor
         locked.confirmation_method = method
         _move(locked, Status.CONFIRMED, actor, extra={"method": method, "code": number, "note": note})
@@ -1032,7 +1035,7 @@ def paper_record_create(
         raise fail_all(problems)
     if not isinstance(started_at, dt.datetime):
         raise fail(Problem("started_at", _("Give the time the service started."), "care_bad_time"))
-    now = timezone.now()
+    now = clock.now()
     day = local_day(started_at)
     policy = rules.policy_for(elder.home_region, day)
     chosen = rules.category_in(policy, category)
@@ -1123,6 +1126,146 @@ def paper_record_create(
             on_behalf_of=elder,
         )
     return order
+
+
+PAPER_COLUMNS = [
+    "card",
+    "volunteer",
+    "elder",
+    "category",
+    "date",
+    "start",
+    "end",
+    "travel_minutes",
+    "funding",
+    "payer",
+    "notes",
+]
+
+
+class PaperImportFailed(ValidationFailed):
+    code = "care_import_failed"
+
+
+@dataclass
+class PaperImportReport:
+    created: list[ServiceOrder] = field(default_factory=list)
+    flagged: int = 0
+
+
+def _member_by_ref(actor: User, ref: str, name: str) -> Member:
+    """A member of the actor's communities by ID number (18 characters) or mobile number (11 digits)."""
+    ref = ref.strip().upper()
+    visible = Member.objects.filter(access_region_q(actor, Perm.PEOPLE_VIEW, "home_region__path"))
+    if len(ref) == 18:
+        found = list(visible.filter(id_number_hash=lookup_hash(ref))[:2])
+        what = _("ID number")
+    elif len(ref) == 11 and ref.isdigit():
+        found = list(visible.filter(mobile=ref)[:2])
+        what = _("mobile number")
+    else:
+        raise ValidationFailed.field(name, _("give an 18-character ID number or an 11-digit mobile number"))
+    if not found:
+        raise ValidationFailed.field(
+            name, _("no member of your communities has this %(what)s") % {"what": what}
+        )
+    if len(found) > 1:
+        raise ValidationFailed.field(name, _("several members share this mobile number; use the ID number"))
+    return found[0]
+
+
+def _paper_time(day: str, clock: str, name: str) -> dt.datetime:
+    value = f"{day.strip()} {clock.strip()}".strip()
+    try:
+        return dt.datetime.combine(
+            dt.date.fromisoformat(day.strip()),
+            dt.time.fromisoformat(clock.strip().zfill(5)),  # 9:30 as well as 09:30
+            tzinfo=timezone.get_current_timezone(),
+        )
+    except ValueError as exc:
+        raise ValidationFailed.field(
+            name, _("“%(value)s” is not a date YYYY-MM-DD and a time HH:MM") % {"value": value}
+        ) from exc
+
+
+def _paper_line(actor: User, cells: dict[str, str]) -> ServiceOrder:
+    travel_text = cells["travel_minutes"].strip() or "0"
+    if not travel_text.isdigit():
+        raise ValidationFailed.field("travel_minutes", _("a whole number of minutes"))
+    funding = cells["funding"].strip() or Funding.PUBLIC
+    if funding not in Funding.values:
+        raise ValidationFailed.field(
+            "funding", _("one of %(choices)s") % {"choices": ", ".join(Funding.values)}
+        )
+    payer = _member_by_ref(actor, cells["payer"], "payer") if cells["payer"].strip() else None
+    return paper_record_create(
+        actor=actor,
+        elder=_member_by_ref(actor, cells["elder"], "elder"),
+        volunteer=_member_by_ref(actor, cells["volunteer"], "volunteer"),
+        category=cells["category"].strip(),
+        started_at=_paper_time(cells["date"], cells["start"], "start"),
+        ended_at=_paper_time(cells["date"], cells["end"], "end"),
+        funding=funding,
+        payer=payer,
+        travel_minutes=int(travel_text),
+        card_ref=cells["card"],
+        notes=cells["notes"],
+        source=Source.IMPORT,
+    )
+
+
+def _describe(exc: ApplicationError) -> str:
+    if exc.fields:
+        return "; ".join(f"{name}: {' '.join(reasons)}" for name, reasons in exc.fields.items())
+    return str(exc.message)
+
+
+class _Abort(Exception):
+    pass
+
+
+def paper_import(*, actor: User, text: str) -> PaperImportReport:
+    """Import historical paper-card records (CSV with the header ``PAPER_COLUMNS``). Every line is checked
+    by the same rules as a record entered by hand; if any line is bad, nothing is imported and the error
+    lists every bad line with its number and reason. Lines already imported are refused as duplicates, so
+    a file cannot be imported twice."""
+    records = csv_records(text)
+    if not records or [c.strip() for c in records[0][1]] != PAPER_COLUMNS:
+        raise PaperImportFailed(
+            _("The first line must be the header: %(header)s") % {"header": ",".join(PAPER_COLUMNS)},
+            fields={"file": [_("line 1: wrong header")]},
+        )
+    report = PaperImportReport()
+    problems: list[str] = []
+    try:
+        with transaction.atomic():
+            for line, row in records[1:]:
+                if not any(cell.strip() for cell in row):
+                    continue
+                if len(row) != len(PAPER_COLUMNS):
+                    problems.append(
+                        _("line %(line)d: expected %(n)d columns, found %(m)d")
+                        % {"line": line, "n": len(PAPER_COLUMNS), "m": len(row)}
+                    )
+                    continue
+                try:
+                    with transaction.atomic():
+                        order = _paper_line(actor, dict(zip(PAPER_COLUMNS, row, strict=True)))
+                except ApplicationError as exc:
+                    problems.append(_("line %(line)d: %(reason)s") % {"line": line, "reason": _describe(exc)})
+                    continue
+                report.created.append(order)
+                report.flagged += int(order.overlap_flag)
+            if problems:
+                raise _Abort
+    except _Abort:
+        report.created = []
+    if problems:
+        raise PaperImportFailed(
+            _("%(n)d lines are wrong; nothing was imported.") % {"n": len(problems)},
+            fields={"file": problems},
+        )
+    return report
 
 
 # --- review and credit --------------------------------------------------------------------------------------
@@ -1230,7 +1373,7 @@ def order_approve(*, actor: User, order: ServiceOrder) -> ServiceOrder:
             return locked
         transition_check(locked.status, Status.APPROVED)
         locked.reviewed_by = actor
-        locked.reviewed_at = timezone.now()
+        locked.reviewed_at = clock.now()
         _move(locked, Status.APPROVED, actor)
         _credit(locked, actor, key=f"care:{locked.pk}:credit")
         _move(
@@ -1281,7 +1424,7 @@ def order_reject(*, actor: User, order: ServiceOrder, reason: str) -> ServiceOrd
         transition_check(locked.status, Status.REJECTED)
         _release(locked)
         locked.reviewed_by = actor
-        locked.reviewed_at = timezone.now()
+        locked.reviewed_at = clock.now()
         locked.review_note = reason
         _move(locked, Status.REJECTED, actor, extra={"reason": reason})
         _tell(locked, "care.rejected", elder_side=True, volunteer=True, reason=reason)
@@ -1412,7 +1555,7 @@ def dispute_resolve(
         locked_dispute.resolution = resolution
         locked_dispute.corrected_minutes = corrected_minutes if outcome == Outcome.CORRECTED else None
         locked_dispute.resolved_by = actor
-        locked_dispute.resolved_at = timezone.now()
+        locked_dispute.resolved_at = clock.now()
         locked_dispute.reversal_id = reversal_id
         locked_dispute.save()
         outcome_words = in_both_languages("outcome", Outcome(outcome).label)
@@ -1433,7 +1576,7 @@ def dispute_resolve(
 
 def orders_expire(*, now: dt.datetime | None = None) -> int:
     """Open requests whose time has passed with nobody assigned expire, and the elder's side is told."""
-    now = now or timezone.now()
+    now = now or clock.now()
     count = 0
     for order in ServiceOrder.objects.filter(status=Status.OPEN, window_end__lt=now).order_by("pk")[:1000]:
         with transaction.atomic():
@@ -1448,7 +1591,7 @@ def orders_expire(*, now: dt.datetime | None = None) -> int:
 
 def orders_escalate(*, now: dt.datetime | None = None) -> int:
     """Completed services nobody confirmed within ``CARE_ESCALATE_HOURS`` go to the station's queue."""
-    now = now or timezone.now()
+    now = now or clock.now()
     due = now - dt.timedelta(hours=settings.CARE_ESCALATE_HOURS)
     count = 0
     for order in ServiceOrder.objects.filter(
@@ -1498,13 +1641,13 @@ def certification_grant(
         raise ValidationFailed.field(
             "code", _("A certification code of letters, digits, - or _."), code="care_bad_cert"
         )
-    if valid_until is not None and valid_until < timezone.localdate():
+    if valid_until is not None and valid_until < clock.today():
         raise ValidationFailed.field(
             "valid_until", _("This certification has already expired."), code="care_cert_expired"
         )
     with transaction.atomic():
         Certification.objects.filter(member=member, code=code, revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
+            revoked_at=clock.now()
         )
         cert = Certification.objects.create(
             member=member, code=code, valid_until=valid_until, granted_by=actor
@@ -1524,7 +1667,7 @@ def certification_revoke(*, actor: User, certification: Certification) -> Certif
     access_check(actor, Perm.PEOPLE_VERIFY, certification.member.home_region)
     with transaction.atomic():
         updated = Certification.objects.filter(pk=certification.pk, revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
+            revoked_at=clock.now()
         )
         if updated:
             audit_record(
@@ -1576,8 +1719,11 @@ def fund_budget_set(*, actor: User, region: Region, year: int, limit_minutes: in
 
 
 __all__ = [
+    "PAPER_COLUMNS",
     "BatchResult",
     "ConfirmationLocked",
+    "PaperImportFailed",
+    "PaperImportReport",
     "care_tick",
     "certification_grant",
     "certification_revoke",
@@ -1601,6 +1747,7 @@ __all__ = [
     "orders_approve",
     "orders_escalate",
     "orders_expire",
+    "paper_import",
     "paper_record_create",
     "service_card_issue",
 ]

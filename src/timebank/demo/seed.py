@@ -11,7 +11,10 @@ import random
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils import timezone
 
+from timebank.care import services as care
+from timebank.demo.history import Cast, replay_history
 from timebank.ledger import services as ledger
 from timebank.ledger.models import AccountKind, TransactionKind
 from timebank.ledger.sealing import ledger_seal_all
@@ -20,7 +23,7 @@ from timebank.people.models import Member, PriorityGroup, Relation, Role, User
 from timebank.people.validators import id_check_digit
 from timebank.regions import services as regions
 from timebank.regions.models import Policy, Region
-from timebank.regions.selectors import region_get
+from timebank.regions.selectors import policy_in_force, region_get
 
 DEMO_PASSWORD = "Yandang-2026"  # noqa: S105 - printed at start-up; demo data only
 YANDANG = "310101023001"  # 雁荡居委会, 瑞金二路街道, 黄浦区
@@ -87,6 +90,38 @@ BONDS = [
     ("高凤英", "李秀英", Relation.FRIEND, False),
 ]
 MEMBER_LOGINS = [("李秀英", "volunteer"), ("林淑珍", "elder"), ("林海燕", "family")]
+# Sign-ins of the other volunteers and relatives who use the app (same password, not printed).
+MORE_LOGINS = [
+    ("张国强", "zhang-guoqiang"),
+    ("周美华", "zhou-meihua"),
+    ("吴建国", "wu-jianguo"),
+    ("郑雅琴", "zheng-yaqin"),
+    ("黄志明", "huang-zhiming"),
+    ("徐桂芳", "xu-guifang"),
+    ("钱玉珍", "qian-yuzhen"),
+    ("冯家宝", "feng-jiabao"),
+    ("朱晓东", "zhu-xiaodong"),
+    ("胡静", "hu-jing"),
+]
+CERTIFICATIONS = [("钱玉珍", "counsellor"), ("冯家宝", "care_worker"), ("黄志明", "lawyer")]
+# Donations to the mutual-aid pools (the Shanghai policy's pool is the city's; the tiered one, Hongkou's).
+DONATIONS = [("李秀英", 600), ("张国强", 300), ("钱玉珍", 600)]
+# Public fund budgets (minutes) by region, for this year and next.
+BUDGETS = [("310101", 60_000), ("310109", 30_000)]
+PINS = {
+    "徐桂芳": "3719",
+    "朱德林": "5820",
+    "马玉兰": "4096",
+    "胡文彬": "7351",
+    "林淑珍": "2684",
+    "何春生": "9042",
+    "高凤英": "6158",
+    "罗金宝": "8273",
+    "宋佩玲": "1597",
+    "褚凤仙": "3068",
+    "卫长根": "7415",
+    "蒋秀兰": "5293",
+}
 
 
 def _id_number(district: str, birth: dt.date, sex: str, serial: int) -> str:
@@ -174,8 +209,62 @@ def seed_demo() -> list[Login]:
         people.member_sign_in_create(
             actor=staff["community"], member=members[name], username=username, password=DEMO_PASSWORD
         )
+    for name, username in MORE_LOGINS:
+        registrar = staff["hongkou"] if members[name].home_region.code == JINYANG else staff["community"]
+        people.member_sign_in_create(
+            actor=registrar, member=members[name], username=username, password=DEMO_PASSWORD
+        )
     _seed_ledger(members)
+    _seed_care(staff, members, admin, rng)
     return demo_logins()
+
+
+def _seed_care(staff: dict[str, User], members: dict[str, Member], admin: User, rng: random.Random) -> None:
+    """Certifications, budgets, pool donations, then twenty weeks of services replayed (see history.py)."""
+    for name, code in CERTIFICATIONS:
+        registrar = staff["hongkou"] if members[name].home_region.code == JINYANG else staff["station"]
+        care.certification_grant(actor=registrar, member=members[name], code=code)
+    year = timezone.localdate().year
+    for code, minutes in BUDGETS:
+        for budget_year in (year, year + 1):
+            care.fund_budget_set(
+                actor=admin, region=region_get(code), year=budget_year, limit_minutes=minutes
+            )
+    for name, minutes in DONATIONS:
+        member = members[name]
+        policy = policy_in_force(member.home_region, timezone.localdate())
+        assert policy is not None and member.account_id is not None
+        pool = ledger.system_account(kind=AccountKind.POOL, region=policy.region)
+        ledger.transfer(
+            idempotency_key=f"demo-donation-{member.pk}",
+            source=member.account_id,
+            destination=pool.pk,
+            minutes=minutes,
+            kind=TransactionKind.DONATION,
+            memo="捐赠给互助池",
+        )
+    names = {m.pk: n for n, m in members.items()}
+    users = {names[u.member_id]: u for u in User.objects.filter(member__in=members.values()) if u.member_id}
+    yandang = [n for n, m in members.items() if m.home_region.code == YANDANG]
+    jinyang = [n for n, m in members.items() if m.home_region.code == JINYANG]
+    cast = Cast(
+        station=staff["station"],
+        community=staff["community"],
+        hongkou=staff["hongkou"],
+        members=members,
+        users=users,
+        yandang_volunteers=[n for n in yandang if members[n].is_volunteer and n in users],
+        jinyang_volunteers=[n for n in jinyang if members[n].is_volunteer and n in users],
+        yandang_elders=[n for n in yandang if members[n].is_elder],
+        jinyang_elders=[n for n in jinyang if members[n].is_elder],
+        priority={
+            n for n, m in members.items() if m.priority_statuses.filter(verified_at__isnull=False).exists()
+        },
+        pins=PINS,
+        proxies={"林淑珍": "林海燕", "朱德林": "朱晓东", "胡文彬": "胡静"},
+        payers={"林淑珍": "林海燕"},
+    )
+    replay_history(cast, rng)
 
 
 # Hours volunteers served before the platform, entered from the paper record cards (minutes).
@@ -190,6 +279,10 @@ OPENING = {
     "林海燕": 420,
     "钱玉珍": 5_400,
     "冯家宝": 1_980,
+    # elders who volunteered when they were younger
+    "高凤英": 1_800,
+    "罗金宝": 1_200,
+    "蒋秀兰": 900,
 }
 GIFTS = [("林海燕", "林淑珍", 120, "给妈妈的陪伴时间"), ("李秀英", "高凤英", 60, "邻里互助")]
 

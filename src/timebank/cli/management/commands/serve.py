@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -13,17 +14,27 @@ from django.db import connection
 log = logging.getLogger(__name__)
 
 
-def _seal_forever(every: float) -> None:
-    from timebank.ledger.sealing import ledger_seal_all
-
+def _forever(every: float, work: Callable[[], object], what: str) -> None:
     while True:
         time.sleep(every)
         try:
-            ledger_seal_all()
+            work()
         except Exception:  # the server must keep serving; the next round tries again
-            log.exception("sealing failed")
+            log.exception("%s failed", what)
         finally:
             connection.close()
+
+
+def _seal() -> None:
+    from timebank.ledger.sealing import ledger_seal_all
+
+    ledger_seal_all()
+
+
+def _care_tick() -> None:
+    from timebank.care.services import care_tick
+
+    care_tick()
 
 
 class Command(RunServer):
@@ -40,9 +51,19 @@ class Command(RunServer):
             help="seal the ledger in the background every N seconds (0: never; production runs "
             "`timebank ledger seal --every N` as its own worker)",
         )
+        parser.add_argument(
+            "--care-every",
+            type=float,
+            default=settings.CARE_TICK_EVERY_SECONDS,
+            help="expire past requests and escalate unconfirmed services every N seconds (0: never; "
+            "production runs `timebank care tick` from a timer)",
+        )
 
     def inner_run(self, *args: Any, **options: Any) -> None:
-        every = options.get("seal_every") or 0
-        if every > 0:
-            threading.Thread(target=_seal_forever, args=(every,), name="ledger-sealer", daemon=True).start()
+        for every, work, name in (
+            (options.get("seal_every") or 0, _seal, "ledger sealing"),
+            (options.get("care_every") or 0, _care_tick, "care tick"),
+        ):
+            if every > 0:
+                threading.Thread(target=_forever, args=(every, work, name), name=name, daemon=True).start()
         super().inner_run(*args, **options)
