@@ -7,11 +7,15 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from timebank.audit.models import AuditEvent
+from timebank.care.models import Funding, Rating, ServiceOrder, Source, Status
 from timebank.demo.seed import DEMO_PASSWORD, JINYANG, YANDANG, seed_demo
+from timebank.ledger.verify import ledger_verify
 from timebank.people.models import FamilyBond, Member, PriorityStatus, StaffGrant, User
 from timebank.regions.models import Policy, Region
+from timebank.regions.selectors import policy_in_force
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +34,7 @@ def _person_links(page: str) -> set[str]:
 def test_seeding_creates_the_demo_communities():
     # given an empty database
     # when the demo is seeded
-    logins = seed_demo()
+    logins = seed_demo(history=False)
     # then both communities exist with their people, and the staff and members who sign in
     assert Region.objects.get(code=YANDANG).name == "雁荡居委会"
     assert Region.objects.get(code=JINYANG).name == "晋阳居委会"
@@ -43,10 +47,10 @@ def test_seeding_creates_the_demo_communities():
 
 def test_seeding_twice_creates_nothing_new():
     # given a seeded database
-    first = seed_demo()
+    first = seed_demo(history=False)
     before = _everything()
     # when the demo is seeded again
-    second = seed_demo()
+    second = seed_demo(history=False)
     # then nothing was added, and the same logins are returned
     assert _everything() == before
     assert second == first
@@ -54,7 +58,7 @@ def test_seeding_twice_creates_nothing_new():
 
 def test_every_printed_login_signs_in_where_it_should(client):
     # given the seeded demo and its printed logins
-    logins = seed_demo()
+    logins = seed_demo(history=False)
     yandang = Region.objects.get(code=YANDANG)
     yandang_names = set(Member.objects.filter(home_region=yandang).values_list("name", flat=True))
     jinyang_names = set(Member.objects.filter(home_region__code=JINYANG).values_list("name", flat=True))
@@ -88,7 +92,7 @@ def test_every_printed_login_signs_in_where_it_should(client):
 
 def test_the_demo_password_is_the_printed_one():
     # given the demo / when it is seeded / then every login carries the one demo password
-    assert {login.password for login in seed_demo()} == {DEMO_PASSWORD}
+    assert {login.password for login in seed_demo(history=False)} == {DEMO_PASSWORD}
 
 
 def test_the_seed_demo_command_prints_the_logins():
@@ -125,3 +129,51 @@ def test_the_seed_demo_command_run_twice_says_the_data_is_there():
     assert "demo data already present" in out.getvalue()
     assert "admin" in out.getvalue()
     assert _everything() == before
+
+
+def test_the_demo_has_months_of_care_history_through_every_path():
+    # given the full demo
+    seed_demo()
+    orders = ServiceOrder.objects.all()
+    # then services span twenty weeks, in both communities, in every category of both policies
+    first = orders.order_by("window_start").first()
+    assert first is not None and (timezone.now() - first.window_start).days >= 120
+    yandang_categories = {
+        c.code
+        for c in policy_in_force(Region.objects.get(code=YANDANG), timezone.localdate()).categories.all()
+    }
+    assert (
+        set(orders.filter(region__code=YANDANG).values_list("category__code", flat=True))
+        == yandang_categories
+    )
+    assert orders.filter(region__code=JINYANG, coefficient_permille__gt=1000, status=Status.CREDITED).exists()
+    # every funding source, every way of confirming, paper records and app records
+    assert set(orders.values_list("funding", flat=True)) == set(Funding.values)
+    assert set(orders.exclude(confirmation_method="").values_list("confirmation_method", flat=True)) >= {
+        "pin",
+        "card_code",
+        "device",
+        "proxy",
+        "paper",
+    }
+    assert orders.filter(source=Source.IMPORT, status=Status.CREDITED).count() == 5
+    assert orders.filter(check_in_method="qr").exists() and orders.filter(check_in_method="app").exists()
+    # the ways a service ends, and today's unfinished work
+    statuses = set(orders.values_list("status", flat=True))
+    assert statuses >= {
+        Status.CREDITED,
+        Status.REVERSED,
+        Status.DISPUTED,
+        Status.CANCELLED,
+        Status.EXPIRED,
+        Status.NO_SHOW,
+        Status.OPEN,
+        Status.ASSIGNED,
+        Status.COMPLETED,
+        Status.CONFIRMED,
+    }
+    assert orders.filter(escalated_at__isnull=False, status=Status.COMPLETED).exists()
+    assert orders.filter(series__isnull=False).values("series").distinct().count() == 1
+    assert Rating.objects.count() > 20
+    # and the ledger agrees with itself
+    assert ledger_verify().ok

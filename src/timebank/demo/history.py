@@ -250,6 +250,13 @@ class Replay:
 
     def full(self, day: dt.date, *, jinyang: bool, until: str = Status.CREDITED) -> ServiceOrder | None:
         """One service from request to ``until`` (or a state on the way: open, assigned, completed…)."""
+        order = self._full(day, jinyang=jinyang, until=until)
+        if order is not None:
+            order.refresh_from_db()
+        return order
+
+    def _full(self, day: dt.date, *, jinyang: bool, until: str = Status.CREDITED) -> ServiceOrder | None:
+        """The steps of ``full``; returns the order as the Python object last saw it."""
         elders = self.cast.jinyang_elders if jinyang else self.cast.yandang_elders
         volunteers = self.cast.jinyang_volunteers if jinyang else self.cast.yandang_volunteers
         categories = JINYANG_CATEGORIES if jinyang else YANDANG_CATEGORIES
@@ -438,22 +445,25 @@ def _disputes(cast: Cast, credited: list[ServiceOrder], rng: random.Random) -> N
 
 def _loose_ends(replay: Replay, today: dt.date) -> None:
     """The other ways a service ends: cancelled, expired, a no-show."""
-    order = replay.full(today - dt.timedelta(days=20), jinyang=False, until=Status.ASSIGNED)
-    if order is not None and order.status == Status.ASSIGNED:
-        cancel = partial(
-            care.order_cancel, actor=replay.cast.community, order=order, reason="老人住院，暂停服务"
-        )
-        with clock.replay_at(order.window_start - dt.timedelta(hours=2)):
-            _try(cancel)
-    order = replay.full(today - dt.timedelta(days=12), jinyang=False, until=Status.OPEN)
-    if order is not None:
-        care.orders_expire()
-    order = replay.full(today - dt.timedelta(days=9), jinyang=True, until=Status.ASSIGNED)
-    if order is not None and order.status == Status.ASSIGNED:
-        with clock.replay_at(order.window_end + dt.timedelta(hours=1)):
-            _try(
-                lambda: care.order_no_show(actor=replay.cast.hongkou, order=order, note="志愿者临时生病未到")
-            )
+    order = _assigned(replay, today - dt.timedelta(days=20), jinyang=False)
+    cancel = partial(care.order_cancel, actor=replay.cast.community, order=order, reason="老人住院，暂停服务")
+    with clock.replay_at(order.window_start - dt.timedelta(hours=2)):
+        cancel()
+    replay.full(today - dt.timedelta(days=12), jinyang=False, until=Status.OPEN)
+    care.orders_expire()
+    order = _assigned(replay, today - dt.timedelta(days=9), jinyang=True)
+    no_show = partial(care.order_no_show, actor=replay.cast.hongkou, order=order, note="志愿者临时生病未到")
+    with clock.replay_at(order.window_end + dt.timedelta(hours=1)):
+        no_show()
+
+
+def _assigned(replay: Replay, day: dt.date, *, jinyang: bool) -> ServiceOrder:
+    """A service taken by a volunteer (the replay tries again if the rules refused one)."""
+    for _attempt in range(20):
+        order = replay.full(day, jinyang=jinyang, until=Status.ASSIGNED)
+        if order is not None and order.status == Status.ASSIGNED:
+            return order
+    raise RuntimeError("the demo could not arrange a service")
 
 
 def _today(replay: Replay, today: dt.date) -> None:

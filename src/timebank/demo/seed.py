@@ -144,8 +144,9 @@ def demo_is_seeded() -> bool:
 
 
 @transaction.atomic
-def seed_demo() -> list[Login]:
-    """Create the demo community. Safe to run twice: a seeded database is left alone."""
+def seed_demo(*, history: bool = True) -> list[Login]:
+    """Create the demo community and (unless ``history`` is False) twenty weeks of its care services. Safe
+    to run twice: a seeded database is left alone."""
     if demo_is_seeded():
         return demo_logins()
     rng = random.Random(1998)
@@ -215,7 +216,8 @@ def seed_demo() -> list[Login]:
             actor=registrar, member=members[name], username=username, password=DEMO_PASSWORD
         )
     _seed_ledger(members)
-    _seed_care(staff, members, admin, rng)
+    if history:
+        _seed_care(staff, members, admin, rng)
     return demo_logins()
 
 

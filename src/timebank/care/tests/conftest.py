@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from timebank.care import services as care
 from timebank.care.models import Funding, ServiceOrder
@@ -79,6 +79,13 @@ def at(days: int = 0, hour: int = 10, minute: int = 0) -> dt.datetime:
     """A local time ``days`` from today."""
     day = timezone.localdate() + dt.timedelta(days=days)
     return timezone.make_aware(dt.datetime.combine(day, dt.time(hour, minute)))
+
+
+@pytest.fixture(autouse=True)
+def _english() -> Iterator[None]:
+    """Messages are asserted in English here (the catalogues translate them for people)."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture
