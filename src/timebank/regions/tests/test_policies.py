@@ -31,6 +31,8 @@ SHANGHAI_CATEGORIES = [
     "fraud_prevention",
     "other",
 ]
+# The research paper's further examples, offered under every preset (×1.0 outside the tiered proposal).
+PAPER_EXAMPLES = ["home_visit", "hospital_medicine", "sudden_difficulty", "psychological_counselling"]
 DROP = object()
 
 
@@ -98,15 +100,19 @@ def test_shanghai_2026_has_the_product_figures(tree):
         actor=None, preset="shanghai-2026", region=tree["310000"], effective_from=JAN_1
     )
 
-    # then it withdraws from 65 (60 in hardship), has nine categories at ×1.0, the five star levels, no goods
+    # then it withdraws from 65 (60 in hardship), has its nine categories and the paper's four at ×1.0 (the
+    # counselling one for certified counsellors), the five star levels, no goods
     policy.refresh_from_db()
     assert policy.withdrawal_age == 65
     assert policy.hardship_withdrawal_age == 60
     assert policy.min_volunteer_age == 18
     assert policy.minutes_per_coin == 60
     categories = list(policy.categories.all())
-    assert [c.code for c in categories] == SHANGHAI_CATEGORIES
+    assert [c.code for c in categories] == SHANGHAI_CATEGORIES[:-1] + PAPER_EXAMPLES + ["other"]
     assert {c.coefficient_permille for c in categories} == {1000}
+    assert {c.code: c.requires_certification for c in categories if c.requires_certification} == {
+        "psychological_counselling": "counsellor"
+    }
     assert policy.star_thresholds_hours == [100, 300, 600, 1000, 1500]
     assert policy.goods_allowed is False
     assert policy.money_purchase_allowed is False
@@ -129,7 +135,7 @@ def test_nanjing_2019_has_the_product_figures(tree):
     assert policy.hardship_withdrawal_age is None
     assert policy.transfer_recipient_min_age == 60
     assert policy.group_time_donation_only is True
-    assert policy.categories.count() == 9
+    assert policy.categories.count() == 13  # the nine and the paper's four examples
 
 
 def test_beijing_2022_has_the_product_figures(tree):
