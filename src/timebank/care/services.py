@@ -131,9 +131,14 @@ def _locked(order: ServiceOrder) -> ServiceOrder:
 
 
 def _move(
-    order: ServiceOrder, target: str, actor: User | None, *, extra: dict[str, Any] | None = None
+    order: ServiceOrder,
+    target: str,
+    actor: User | None,
+    *,
+    extra: dict[str, Any] | None = None,
+    resolving: bool = False,
 ) -> None:
-    transition_check(order.status, target)
+    transition_check(order.status, target, resolving=resolving)
     previous = order.status
     order.status = target
     order.status_changed_at = clock.now()
@@ -238,15 +243,32 @@ def _no_budget(region: Region) -> ValidationFailed:
     )
 
 
-def _short_of(account: Account, needed: int, order: ServiceOrder) -> ValidationFailed:
-    whose = (
-        _("The mutual-aid pool") if order.funding == Funding.POOL else order.payer.name if order.payer else ""
-    )
+def _holder_name(funding: str, payer: Member | None) -> str:
+    if funding == Funding.POOL:
+        return str(_("The mutual-aid pool"))
+    return payer.name if payer is not None else ""
+
+
+def _short_of(account: Account, needed: int, holder: str) -> ValidationFailed:
     return ValidationFailed.field(
         "funding",
         _("%(whose)s has %(available)s available; this service needs %(needed)s.")
-        % {"whose": whose, "available": format_minutes(account.available), "needed": format_minutes(needed)},
+        % {"whose": holder, "available": format_minutes(account.available), "needed": format_minutes(needed)},
         code="care_insufficient_savings",
+    )
+
+
+def _check_room(account: Account, needed: int, holder: str) -> None:
+    if account.floor is not None and account.available - needed < account.floor:
+        raise _short_of(account, needed, holder)
+
+
+def _budget_exhausted(budget: FundBudget) -> ValidationFailed:
+    return ValidationFailed.field(
+        "funding",
+        _("The public fund budget of %(region)s for %(year)d is exhausted.")
+        % {"region": budget.region.display_name, "year": budget.year},
+        code="care_budget_exhausted",
     )
 
 
@@ -258,18 +280,13 @@ def _reserve(order: ServiceOrder, minutes: int) -> None:
         if budget is None:
             raise _no_budget(order.region)
         if budget.remaining_minutes < minutes:
-            raise ValidationFailed.field(
-                "funding",
-                _("The public fund budget of %(region)s for %(year)d is exhausted.")
-                % {"region": budget.region.display_name, "year": budget.year},
-                code="care_budget_exhausted",
-            )
+            raise _budget_exhausted(budget)
         FundBudget.objects.filter(pk=budget.pk).update(committed_minutes=F("committed_minutes") + minutes)
         order.budget = budget
     else:
         account = _funding_account(order, policy)
-        if account.floor is not None and account.available - minutes < account.floor:
-            raise _short_of(account, minutes, order)
+        holder = _holder_name(order.funding, order.payer)
+        _check_room(account, minutes, holder)
         try:
             held = ledger.hold_place(
                 idempotency_key=f"care:{order.pk}:hold:{uuid.uuid4().hex[:12]}",
@@ -282,7 +299,7 @@ def _reserve(order: ServiceOrder, minutes: int) -> None:
         except ApplicationError as exc:
             if exc.code == "ledger_insufficient_funds":
                 account.refresh_from_db()
-                raise _short_of(account, minutes, order) from exc
+                raise _short_of(account, minutes, holder) from exc
             raise
         order.hold_id = held.hold_id
     order.reserved_minutes = minutes
@@ -477,34 +494,16 @@ def _check_can_pay(
         if budget is None:
             raise _no_budget(place)
         if budget.remaining_minutes < cost:
-            raise ValidationFailed.field(
-                "funding",
-                _("The public fund budget of %(region)s for %(year)d is exhausted.")
-                % {"region": budget.region.display_name, "year": budget.year},
-                code="care_budget_exhausted",
-            )
+            raise _budget_exhausted(budget)
         return
     if funding == Funding.POOL:
         account = _pool_account(policy)
-        holder = str(_("The mutual-aid pool"))
     else:
         assert payer is not None
         if payer.account_id is None:
             raise ValidationFailed.field("payer", _("%(name)s has no time account.") % {"name": payer.name})
         account = Account.objects.get(pk=payer.account_id)
-        holder = payer.name
-    floor = account.floor or 0
-    if account.available - cost < floor:
-        raise ValidationFailed.field(
-            "funding",
-            _("%(whose)s has %(available)s available; this service needs %(needed)s.")
-            % {
-                "whose": holder,
-                "available": format_minutes(account.available),
-                "needed": format_minutes(cost),
-            },
-            code="care_insufficient_savings",
-        )
+    _check_room(account, cost, _holder_name(funding, payer))
 
 
 def order_cancel(*, actor: User, order: ServiceOrder, reason: str) -> ServiceOrder:
@@ -1354,7 +1353,7 @@ def _credit(order: ServiceOrder, actor: User, *, key: str) -> None:
             posted = ledger.transaction_post(request)
         except ApplicationError as exc:
             if exc.code == "ledger_insufficient_funds":
-                raise _short_of(payer, amount, order) from exc
+                raise _short_of(payer, amount, _holder_name(order.funding, order.payer)) from exc
             raise
     if order.budget_id is not None:
         FundBudget.objects.filter(pk=order.budget_id).update(
@@ -1557,6 +1556,7 @@ def dispute_resolve(
             target,
             actor,
             extra={"dispute": locked_dispute.pk, "outcome": outcome, "minutes": locked.service_minutes},
+            resolving=True,
         )
         locked_dispute.outcome = outcome
         locked_dispute.resolution = resolution

@@ -18,8 +18,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     S.CONFIRMED: frozenset({S.APPROVED, S.DISPUTED, S.REJECTED}),
     S.APPROVED: frozenset({S.CREDITED}),
     S.CREDITED: frozenset({S.DISPUTED}),
-    # a resolved dispute returns the service to where it was, or ends it
-    S.DISPUTED: frozenset({S.COMPLETED, S.CONFIRMED, S.CREDITED, S.REJECTED, S.REVERSED}),
+    # only the dispute's resolution moves a disputed service (see RESOLUTIONS)
+    S.DISPUTED: frozenset(),
     S.CANCELLED: frozenset(),
     S.EXPIRED: frozenset(),
     S.NO_SHOW: frozenset(),
@@ -27,7 +27,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     S.REVERSED: frozenset(),
 }
 
-TERMINAL = frozenset(s for s, moves in ALLOWED.items() if not moves)
+# A resolved dispute returns the service to where it was, or ends it (``dispute_resolve`` alone).
+RESOLUTIONS = frozenset({S.COMPLETED, S.CONFIRMED, S.CREDITED, S.REJECTED, S.REVERSED})
+
+TERMINAL = frozenset(s for s, moves in ALLOWED.items() if not moves and s != S.DISPUTED)
 # Services a volunteer is busy with (their windows must not overlap)
 BUSY = frozenset({S.ASSIGNED, S.IN_PROGRESS})
 # Services whose time was spent (they count for overlaps of recorded times)
@@ -38,8 +41,9 @@ class IllegalTransition(Conflict):
     code = "care_illegal_transition"
 
 
-def transition_check(current: str, target: str) -> None:
-    if target not in ALLOWED.get(current, frozenset()):
+def transition_check(current: str, target: str, *, resolving: bool = False) -> None:
+    allowed = RESOLUTIONS if resolving and current == S.DISPUTED else ALLOWED.get(current, frozenset())
+    if target not in allowed:
         raise IllegalTransition(
             _("A service that is “%(current)s” cannot become “%(target)s”.")
             % {"current": Status(current).label, "target": Status(target).label},
