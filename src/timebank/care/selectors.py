@@ -7,13 +7,23 @@ from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from timebank.care.models import Certification, Dispute, FundBudget, ServiceCard, ServiceOrder, Status
+from timebank.care import cards
+from timebank.care.models import (
+    Certification,
+    Dispute,
+    ElderSecret,
+    FundBudget,
+    ServiceCard,
+    ServiceOrder,
+    Status,
+)
 from timebank.care.rules import age_of, certification_valid, verified_relation
 from timebank.common import clock
-from timebank.common.errors import NotFound
+from timebank.common.errors import NotFound, ValidationFailed
 from timebank.ledger.models import Posting, TransactionKind
-from timebank.people.access import Perm, access_has, access_region_q
+from timebank.people.access import Perm, access_has, access_paths, access_region_q
 from timebank.people.models import Member, User
 from timebank.regions.selectors import policy_in_force
 
@@ -142,16 +152,41 @@ def card_current(elder: Member) -> ServiceCard | None:
     return ServiceCard.objects.filter(elder=elder, revoked_at__isnull=True).first()
 
 
+def card_from_token(token: str) -> ServiceCard:
+    """The live card a scanned QR token names. An altered token or a replaced card is refused clearly."""
+    serial = cards.card_serial_from_token(token)
+    card = ServiceCard.objects.select_related("elder").filter(serial=serial).first()
+    if card is None or card.revoked_at is not None:
+        raise ValidationFailed.field(
+            "token",
+            _("This service card was replaced; use the elder's current card."),
+            code="care_card_revoked",
+        )
+    return card
+
+
+def elder_has_pin(elder: Member) -> bool:
+    return ElderSecret.objects.filter(elder=elder).exclude(pin_hash="").exists()
+
+
 def certifications_of(member: Member) -> QuerySet[Certification]:
     return Certification.objects.filter(member=member, revoked_at__isnull=True).order_by("code")
 
 
 def budgets_visible(user: User) -> QuerySet[FundBudget]:
-    return (
-        FundBudget.objects.filter(access_region_q(user, Perm.CARE_VIEW, "region__path"))
-        .select_related("region")
-        .order_by("-year", "region__path")
-    )
+    """Budgets in the user's subtree, and those above it that pay for its elders (a station sees its
+    district's budget)."""
+    paths = access_paths(user, Perm.CARE_VIEW)
+    qs = FundBudget.objects.all()
+    if paths is not None:
+        above = {prefix for path in paths for prefix in _prefixes(path)}
+        qs = qs.filter(access_region_q(user, Perm.CARE_VIEW, "region__path") | Q(region__path__in=above))
+    return qs.select_related("region").order_by("-year", "region__path")
+
+
+def _prefixes(path: str) -> list[str]:
+    codes = [c for c in path.split("/") if c]
+    return ["".join(f"{c}/" for c in codes[:n]) for n in range(1, len(codes) + 1)]
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from timebank.care.models import (
 )
 from timebank.care.notices import in_both_languages, order_params
 from timebank.care.rules import Problem, fail, fail_all, local_day
+from timebank.care.selectors import card_from_token
 from timebank.care.states import BUSY, DONE, transition_check
 from timebank.common import clock
 from timebank.common.csvfile import csv_records
@@ -641,14 +642,7 @@ def order_no_show(*, actor: User, order: ServiceOrder, note: str = "") -> Servic
 
 
 def _card_for_token(token: str, order: ServiceOrder) -> ServiceCard:
-    serial = cards.card_serial_from_token(token)
-    card = ServiceCard.objects.filter(serial=serial).first()
-    if card is None or card.revoked_at is not None:
-        raise ValidationFailed.field(
-            "token",
-            _("This service card was replaced; use the elder's current card."),
-            code="care_card_revoked",
-        )
+    card = card_from_token(token)
     if card.elder_id != order.elder_id:
         raise ValidationFailed.field(
             "token",
@@ -1353,6 +1347,7 @@ def _credit(order: ServiceOrder, actor: User, *, key: str) -> None:
             posted = ledger.transaction_post(request)
         except ApplicationError as exc:
             if exc.code == "ledger_insufficient_funds":
+                payer.refresh_from_db()  # the figure after the hold was given back
                 raise _short_of(payer, amount, _holder_name(order.funding, order.payer)) from exc
             raise
     if order.budget_id is not None:

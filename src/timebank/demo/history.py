@@ -34,6 +34,10 @@ YANDANG_CATEGORIES = [
     "legal_aid",
     "training_talks",
     "fraud_prevention",
+    "home_visit",
+    "hospital_medicine",
+    "sudden_difficulty",
+    "psychological_counselling",
     "other",
 ]
 JINYANG_CATEGORIES = [

@@ -4,15 +4,26 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from timebank.notifications.selectors import notifications_unread_count
 from timebank.people.access import Perm, access_anywhere, access_is_staff
 
 
 def site(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"is_staff_member": False, "can_view_audit": False, "can_grant": False}
+        return {
+            "is_staff_member": False,
+            "can_view_audit": False,
+            "can_grant": False,
+            "can_care_view": False,
+            "can_care_review": False,
+            "unread_notices": 0,
+        }
     return {
         "can_grant": access_anywhere(user, Perm.STAFF_GRANT),
         "is_staff_member": access_is_staff(user),
         "can_view_audit": access_anywhere(user, Perm.AUDIT_VIEW),
+        "can_care_view": access_anywhere(user, Perm.CARE_VIEW),
+        "can_care_review": access_anywhere(user, Perm.CARE_REVIEW),
+        "unread_notices": notifications_unread_count(user),
     }

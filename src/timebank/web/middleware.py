@@ -24,7 +24,7 @@ class ApplicationErrorMiddleware:
         return None
 
 
-PRIVATE_PREFIXES = ("/console/", "/me/", "/admin/")
+PRIVATE_PREFIXES = ("/console/", "/me/", "/admin/", "/care/", "/notifications/")
 
 
 class PrivatePagesMiddleware:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from timebank.web.views import auth, console, home, statements
+from timebank.web.views import auth, care, care_console, console, home, statements
 
 app_name = "web"
 
@@ -29,8 +29,63 @@ urlpatterns = [
         statements.statement_print,
         name="person-statement-print",
     ),
+    path(
+        "console/people/<int:member_id>/certifications/",
+        care_console.person_certification,
+        name="person-certification",
+    ),
+    path(
+        "console/people/<int:member_id>/certifications/<int:cert_id>/revoke/",
+        care_console.person_certification_revoke,
+        name="person-certification-revoke",
+    ),
+    path("console/people/<int:member_id>/pin/", care_console.person_pin, name="person-pin"),
+    path("console/people/<int:member_id>/card/", care_console.person_card, name="person-card"),
+    path(
+        "console/people/<int:member_id>/card/issue/", care_console.person_card_issue, name="person-card-issue"
+    ),
     path("console/bonds/", console.bonds_pending, name="bonds"),
     path("console/audit/", console.audit_log, name="audit"),
     path("console/staff/", console.staff_list, name="staff"),
     path("console/staff/<int:grant_id>/revoke/", console.staff_revoke, name="staff-revoke"),
+    # care: members
+    path("care/ask/", care.ask, name="care-ask"),
+    path("care/open/", care.open_requests, name="care-open"),
+    path("care/mine/", care.mine, name="care-mine"),
+    path("care/card/<str:token>/", care.card, name="care-card"),
+    path("care/services/<int:order_id>/", care.service, name="care-service"),
+    path("care/services/<int:order_id>/accept/", care.accept, name="care-accept"),
+    path("care/services/<int:order_id>/check-in/", care.check_in, name="care-check-in"),
+    path("care/services/<int:order_id>/check-out/", care.check_out, name="care-check-out"),
+    path("care/services/<int:order_id>/confirm/pin/", care.confirm_pin, name="care-confirm-pin"),
+    path("care/services/<int:order_id>/confirm/code/", care.confirm_code, name="care-confirm-code"),
+    path("care/services/<int:order_id>/confirm/device/", care.confirm_device, name="care-confirm-device"),
+    path("care/services/<int:order_id>/confirm/proxy/", care.confirm_proxy, name="care-confirm-proxy"),
+    path("care/services/<int:order_id>/cancel/", care.cancel, name="care-cancel"),
+    path("care/services/<int:order_id>/withdraw/", care.withdraw, name="care-withdraw"),
+    path("care/services/<int:order_id>/no-show/", care.no_show, name="care-no-show"),
+    path("care/services/<int:order_id>/rate/", care.rate, name="care-rate"),
+    path("care/services/<int:order_id>/complain/", care.complain, name="care-complain"),
+    path("notifications/", care.notifications, name="notifications"),
+    path("notifications/read/", care.notifications_read, name="notifications-read"),
+    # care: the staff console
+    path("console/care/", care_console.orders_list, name="console-care"),
+    path("console/care/new/", care_console.order_new, name="console-care-new"),
+    path("console/care/paper/", care_console.paper_new, name="console-care-paper"),
+    path("console/care/review/", care_console.review, name="console-care-review"),
+    path("console/care/disputes/", care_console.disputes, name="console-care-disputes"),
+    path(
+        "console/care/disputes/<int:dispute_id>/",
+        care_console.dispute_resolve,
+        name="console-care-dispute-resolve",
+    ),
+    path("console/care/budgets/", care_console.budgets, name="console-care-budgets"),
+    path("console/care/<int:order_id>/", care_console.order_detail, name="console-care-order"),
+    path("console/care/<int:order_id>/assign/", care_console.order_assign, name="console-care-assign"),
+    path("console/care/<int:order_id>/times/", care_console.order_times, name="console-care-times"),
+    path("console/care/<int:order_id>/confirm/", care_console.order_confirm, name="console-care-confirm"),
+    path("console/care/<int:order_id>/cancel/", care_console.order_cancel, name="console-care-cancel"),
+    path("console/care/<int:order_id>/withdraw/", care_console.order_withdraw, name="console-care-withdraw"),
+    path("console/care/<int:order_id>/reject/", care_console.order_reject, name="console-care-reject"),
+    path("console/care/<int:order_id>/approve/", care_console.order_approve, name="console-care-approve"),
 ]

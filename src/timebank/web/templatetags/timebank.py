@@ -35,3 +35,10 @@ def signed_minutes(value: int) -> str:
 @register.filter
 def transaction_kind(value: str) -> str:
     return str(TransactionKind(value).label) if value in TransactionKind.values else value
+
+
+@register.filter
+def star_glyphs(stars: int, out_of: int = 5) -> str:
+    """A star level drawn as filled and empty stars: 2 → "★★☆☆☆"."""
+    stars = max(int(stars), 0)
+    return "★" * stars + "☆" * max(int(out_of) - stars, 0)

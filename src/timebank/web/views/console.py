@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from timebank.audit.selectors import audit_events_visible
+from timebank.care import selectors as care
 from timebank.common.errors import ApplicationError, PermissionDenied
 from timebank.people import selectors as people
 from timebank.people import services
@@ -25,6 +26,7 @@ from timebank.people.access import Perm, access_anywhere, access_has, access_reg
 from timebank.people.models import Member, PriorityGroup, User
 from timebank.regions.codes import Level
 from timebank.regions.models import Region
+from timebank.web.care_forms import CardIssueForm, CertificationForm, PinSetForm
 from timebank.web.forms import (
     AuditFilterForm,
     BondDecideForm,
@@ -155,6 +157,24 @@ def _person_context(user: User, member: Member) -> dict[str, Any]:
         "priority_form": PriorityForm(),
         "bond_form": BondProposeForm(),
         "age": member.birth_date and _age(member.birth_date),
+        **_care_context(user, member),
+    }
+
+
+def _care_context(user: User, member: Member) -> dict[str, Any]:
+    """The care parts of a person's page: a volunteer's star level and certifications, an elder's service
+    card and PIN."""
+    return {
+        "star": care.star_level(member) if member.is_volunteer else None,
+        "certifications": list(care.certifications_of(member)) if member.is_volunteer else [],
+        "card": care.card_current(member) if member.is_elder else None,
+        # no selector tells whether a PIN is set; this reads only whether one exists, never the hash
+        "pin_set": member.is_elder and care.elder_has_pin(member),
+        "can_care_manage": access_has(user, Perm.CARE_MANAGE, member.home_region),
+        "can_care_view": access_has(user, Perm.CARE_VIEW, member.home_region),
+        "cert_form": CertificationForm(),
+        "pin_form": PinSetForm(),
+        "card_form": CardIssueForm(),
     }
 
 

@@ -4,9 +4,11 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from timebank.care.selectors import star_level
+from timebank.notifications.selectors import notifications_unread_count
 from timebank.people import selectors as people
 from timebank.people.access import access_is_staff
-from timebank.people.models import User
+from timebank.people.models import BondStatus, User
 
 
 @login_required
@@ -18,12 +20,17 @@ def home(request: HttpRequest) -> HttpResponse:
     if user.member is None:
         return render(request, "web/no_role.html", {"grants": people.user_grants(user)})
     member = user.member
+    bonds = people.member_bonds(member)
+    family_of_elder = any(v.bond.status == BondStatus.VERIFIED and v.other.is_elder for v in bonds)
     return render(
         request,
         "web/me.html",
         {
             "member": member,
             "priority": people.member_priority_statuses(member),
-            "bonds": people.member_bonds(member),
+            "bonds": bonds,
+            "star": star_level(member) if member.is_volunteer else None,
+            "unread": notifications_unread_count(user),
+            "can_ask": member.is_elder or family_of_elder,
         },
     )
