@@ -25,6 +25,7 @@ from timebank.common.errors import NotFound, ValidationFailed
 from timebank.ledger.models import Posting, TransactionKind
 from timebank.people.access import Perm, access_has, access_paths, access_region_q
 from timebank.people.models import Member, User
+from timebank.regions.models import Policy, Region, ServiceCategory
 from timebank.regions.selectors import policy_in_force
 
 # The national volunteer star levels (hours), where no policy says otherwise.
@@ -225,3 +226,20 @@ def star_level(member: Member, *, on: dt.date | None = None) -> StarLevel:
     stars = sum(1 for t in thresholds if hours >= t)
     upcoming = next((t for t in thresholds if hours < t), None)
     return StarLevel(stars=stars, hours=hours, minutes=minutes, next_threshold_hours=upcoming)
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    region: Region
+    day: dt.date
+    policy: Policy | None
+    categories: list[ServiceCategory]
+
+
+def catalogue(region: Region, *, on: dt.date | None = None) -> Catalogue:
+    """The service categories of the policy in force for ``region`` on a day: tier, coefficient and the
+    certification each needs. Services are credited under the version in force on the day they happened."""
+    day = on or clock.today()
+    policy = policy_in_force(region, day)
+    categories = list(policy.categories.order_by("tier", "position")) if policy else []
+    return Catalogue(region=region, day=day, policy=policy, categories=categories)

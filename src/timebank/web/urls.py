@@ -66,6 +66,7 @@ urlpatterns = [
     path("care/services/<int:order_id>/no-show/", care.no_show, name="care-no-show"),
     path("care/services/<int:order_id>/rate/", care.rate, name="care-rate"),
     path("care/services/<int:order_id>/complain/", care.complain, name="care-complain"),
+    path("care/catalogue/", care.catalogue, name="care-catalogue"),
     path("notifications/", care.notifications, name="notifications"),
     path("notifications/read/", care.notifications_read, name="notifications-read"),
     # care: the staff console

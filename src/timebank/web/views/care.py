@@ -7,8 +7,10 @@ page again with the reason next to the field, or at the top."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -24,15 +26,17 @@ from django.views.decorators.http import require_http_methods, require_POST
 from timebank.care import selectors
 from timebank.care import services as care
 from timebank.care.models import ConfirmMethod, Funding, ServiceOrder, Side, Status
-from timebank.care.rules import verified_relation
+from timebank.care.rules import verified_relation, weighted
 from timebank.care.states import ALLOWED, DONE
 from timebank.common.errors import ApplicationError, NotFound, PermissionDenied, ValidationFailed
+from timebank.common.units import format_minutes
 from timebank.notifications import selectors as notices
 from timebank.notifications.services import notifications_mark_read
 from timebank.notifications.services import render as render_notice
 from timebank.people import selectors as people
 from timebank.people.access import access_is_staff
 from timebank.people.models import BondStatus, Member, User
+from timebank.regions.models import Region, ServiceCategory
 from timebank.regions.selectors import policy_in_force
 from timebank.web.care_forms import (
     ASK_FIELDS,
@@ -460,3 +464,48 @@ def notifications(request: HttpRequest) -> HttpResponse:
 def notifications_read(request: HttpRequest) -> HttpResponse:
     notifications_mark_read(user=_user(request))
     return redirect("web:notifications")
+
+
+# --- the catalogue ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _CatalogueRow:
+    category: ServiceCategory
+    coefficient: str
+    hour_earns: str
+
+
+@login_required
+def catalogue(request: HttpRequest) -> HttpResponse:
+    """The service categories, tiers and coefficients of the policy in force where the reader chooses
+    (by default their own community)."""
+    user = _user(request)
+    error = ""
+    member = user.member
+    region = member.home_region if member is not None else Region.objects.order_by("depth", "path").first()
+    code = (request.GET.get("region") or "").strip()
+    if code:
+        found = Region.objects.filter(code=code).first()
+        if found is None:
+            error = _("There is no region with the code %(code)s.") % {"code": code}
+        else:
+            region = found
+    day = None
+    if request.GET.get("on"):
+        try:
+            day = dt.date.fromisoformat(request.GET["on"])
+        except ValueError:
+            error = _("Give the day as YYYY-MM-DD.")
+    if region is None:
+        raise NotFound(code="region_not_found")
+    result = selectors.catalogue(region, on=day)
+    rows = [
+        _CatalogueRow(
+            category=category,
+            coefficient=f"{category.coefficient_permille / 1000:g}",
+            hour_earns=format_minutes(weighted(60, category.coefficient_permille)),
+        )
+        for category in result.categories
+    ]
+    return render(request, "web/care/catalogue.html", {"catalogue": result, "rows": rows, "error": error})
