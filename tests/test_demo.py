@@ -138,10 +138,9 @@ def test_the_demo_has_months_of_care_history_through_every_path():
     # then services span twenty weeks, in both communities, in every category of both policies
     first = orders.order_by("window_start").first()
     assert first is not None and (timezone.now() - first.window_start).days >= 120
-    yandang_categories = {
-        c.code
-        for c in policy_in_force(Region.objects.get(code=YANDANG), timezone.localdate()).categories.all()
-    }
+    policy = policy_in_force(Region.objects.get(code=YANDANG), timezone.localdate())
+    assert policy is not None
+    yandang_categories = {c.code for c in policy.categories.all()}
     assert (
         set(orders.filter(region__code=YANDANG).values_list("category__code", flat=True))
         == yandang_categories

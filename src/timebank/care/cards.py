@@ -48,12 +48,20 @@ def card_codes(serial: str) -> list[tuple[int, str]]:
     return [(n, card_code(serial, n)) for n in range(1, CODES_PER_CARD + 1)]
 
 
-def card_code_match(serial: str, code: str, used: list[int]) -> int | None:
-    """The number of the unused code that matches, or None."""
-    code = code.strip()
+def ascii_digits(text: str) -> str:
+    """Digits as typed on any keyboard: full-width ones (１２３) read as 123; anything else stays as it is."""
+    return (text or "").strip().translate(FULL_WIDTH_DIGITS)
+
+
+FULL_WIDTH_DIGITS = {0xFF10 + n: str(n) for n in range(10)}
+
+
+def card_code_match(serial: str, code: str) -> int | None:
+    """The number of the card's code that matches, or None."""
+    code = ascii_digits(code)
     found = None
     for number, expected in card_codes(serial):
         # compare against every code, so the time taken does not tell which number matched
-        if constant_time_compare(expected, code) and number not in used:
+        if constant_time_compare(expected, code):
             found = number
     return found

@@ -63,6 +63,13 @@ MESSAGES = {
         _("Service %(number)s is still unconfirmed"),
         _("%(volunteer)s recorded %(minutes)s of %(category)s for %(elder)s and nobody has confirmed it."),
     ),
+    "care.not_started": Message(
+        _("Service %(number)s did not start"),
+        _(
+            "%(volunteer)s has not checked in for %(category)s with %(elder)s at %(when)s. Enter the times "
+            "from the card, or record a no-show."
+        ),
+    ),
     "care.disputed": Message(
         _("A complaint about service %(number)s"),
         _("%(category)s at %(when)s: %(reason)s"),

@@ -244,10 +244,11 @@ def volunteer_problems(
     category: ServiceCategory,
     day: dt.date,
     nearby_required: bool,
+    payer: Member | None = None,
 ) -> list[Problem]:
-    """Whether ``volunteer`` may take this service: a registered, active volunteer with a time account, old
-    enough under the policy, certified where the category requires it, and (when accepting themselves) living
-    in or next to the community."""
+    """Whether ``volunteer`` may take this service: a registered, active volunteer with a time account, not
+    the elder nor the one who pays, old enough under the policy, certified where the category requires it,
+    and (when accepting themselves) living in or next to the community."""
     problems: list[Problem] = []
     if not volunteer.is_volunteer or not volunteer.is_active or volunteer.account_id is None:
         problems.append(
@@ -259,6 +260,14 @@ def volunteer_problems(
         )
     if volunteer.pk == elder.pk:
         problems.append(Problem("volunteer", _("Nobody serves themselves."), "care_self_service"))
+    elif payer is not None and volunteer.pk == payer.pk:
+        problems.append(
+            Problem(
+                "volunteer",
+                _("%(name)s pays for this service, so someone else must give it.") % {"name": volunteer.name},
+                "care_payer_serves",
+            )
+        )
     age = age_of(volunteer, day)
     if age is None or age < policy.min_volunteer_age:
         problems.append(

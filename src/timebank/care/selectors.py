@@ -199,21 +199,19 @@ class StarLevel:
 
 
 def credited_service_minutes(member: Member) -> int:
-    """Minutes credited to the member for services, less any credit reversed."""
+    """Minutes credited to the member for services they gave, less any such credit reversed. Minutes they
+    paid for services they received do not count (those postings are negative)."""
     if member.account_id is None:
         return 0
     base = Posting.objects.filter(account_id=member.account_id)
-    credited = (
-        base.filter(transaction__kind=TransactionKind.SERVICE_CREDIT).aggregate(t=Sum("amount"))["t"] or 0
+    earned = base.filter(transaction__kind=TransactionKind.SERVICE_CREDIT, amount__gt=0)
+    taken_back = base.filter(
+        transaction__kind=TransactionKind.REVERSAL,
+        transaction__reverses__kind=TransactionKind.SERVICE_CREDIT,
+        amount__lt=0,
     )
-    reversed_ = (
-        base.filter(
-            transaction__kind=TransactionKind.REVERSAL,
-            transaction__reverses__kind=TransactionKind.SERVICE_CREDIT,
-        ).aggregate(t=Sum("amount"))["t"]
-        or 0
-    )
-    return int(credited + reversed_)
+    total = (earned.aggregate(t=Sum("amount"))["t"] or 0) + (taken_back.aggregate(t=Sum("amount"))["t"] or 0)
+    return int(total)
 
 
 def star_level(member: Member, *, on: dt.date | None = None) -> StarLevel:

@@ -9,6 +9,7 @@ nothing. Time is credited through ``ledger.services`` only.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 import uuid
 from collections.abc import Iterable
@@ -67,6 +68,8 @@ from timebank.regions.codes import Level
 from timebank.regions.models import CapOverflow, Policy, Region
 
 MAX_REPEAT_WEEKS = 26
+# An assigned service whose time ended this long ago without a check-in goes to the station.
+NOT_STARTED_HOURS = 2
 MAX_REASON = 300
 
 
@@ -414,6 +417,16 @@ def order_create(
         problems.append(
             Problem("place", _("A service takes place in a community."), "care_place_not_community")
         )
+    elif side is None:
+        access_check(actor, Perm.CARE_MANAGE, place)  # staff post only where they serve
+    elif not rules.is_nearby(elder.home_region, place):
+        problems.append(
+            Problem(
+                "place",
+                _("Services are asked for in the elder's own or a neighbouring community; ask the station."),
+                "care_place_too_far",
+            )
+        )
     if not isinstance(repeat_weeks, int) or not 1 <= repeat_weeks <= MAX_REPEAT_WEEKS:
         problems.append(
             Problem(
@@ -508,15 +521,20 @@ def _check_can_pay(
 
 
 def order_cancel(*, actor: User, order: ServiceOrder, reason: str) -> ServiceOrder:
-    """Cancel an open or assigned request; a hold on savings is released."""
+    """Cancel an open or assigned request; a hold on savings is released. A service stuck in progress (the
+    visit broke off) is cancelled by staff only."""
     problems: list[Problem] = []
     reason = _text(reason, "reason", MAX_REASON, problems, required=True)
     if problems:
         raise fail_all(problems)
-    _acts_for(actor, order)
+    side = _acts_for(actor, order)
     with transaction.atomic():
         locked = _locked(order)
         transition_check(locked.status, Status.CANCELLED)
+        if locked.status == Status.IN_PROGRESS and side != "staff":
+            raise PermissionDenied(
+                _("A service in progress is cancelled by the station."), code="care_cancel_in_progress"
+            )
         _release(locked)
         _move(locked, Status.CANCELLED, actor, extra={"reason": reason})
         _tell(locked, "care.cancelled", elder_side=True, volunteer=True, reason=reason)
@@ -557,6 +575,7 @@ def _assign(actor: User, order: ServiceOrder, volunteer: Member, *, nearby_requi
             category=category,
             day=day,
             nearby_required=nearby_required,
+            payer=locked.payer,
         )
         if problems:
             raise fail_all(problems)
@@ -839,8 +858,8 @@ def elder_pin_set(*, actor: User, elder: Member, pin: str) -> None:
     """Set the PIN the elder types on a volunteer's phone to confirm a service (4–6 digits, not trivial)."""
     if _member_of(actor) is None or actor.member_id != elder.pk:
         access_check(actor, Perm.CARE_MANAGE, elder.home_region)
-    pin = (pin or "").strip()
-    if not pin.isdigit() or not 4 <= len(pin) <= 6:
+    pin = cards.ascii_digits(pin)
+    if not re.fullmatch(r"[0-9]{4,6}", pin):
         raise ValidationFailed.field("pin", _("A PIN is 4 to 6 digits."), code="care_bad_pin")
     steps = {int(b) - int(a) for a, b in pairwise(pin)}
     if len(steps) == 1 and steps <= {-1, 0, 1}:
@@ -890,8 +909,9 @@ def service_card_issue(*, actor: User, elder: Member) -> ServiceCard:
 
 
 def _check_secret(elder: Member, method: str, value: str) -> int | None:
-    """Check a PIN or card code with a lockout. Failures are counted in their own committed transaction, so a
-    refusal cannot be rolled back by the caller. Returns the card code's number for a card code."""
+    """Check a PIN or card code with a lockout. Failures are counted in their own transaction: called outside
+    any transaction (as ``order_confirm`` does), a refusal is committed before it is raised. Returns the card
+    code's number for a card code. A code already used is refused without counting as a guess."""
     now = clock.now()
     secret, _created = ElderSecret.objects.get_or_create(elder=elder)
     if secret.locked_until is not None and secret.locked_until > now:
@@ -904,7 +924,7 @@ def _check_secret(elder: Member, method: str, value: str) -> int | None:
                 _("No PIN is set for %(name)s; use a card code or ask the station.") % {"name": elder.name},
                 code="care_pin_not_set",
             )
-        ok = constant_time_compare(_pin_digest(elder, (value or "").strip()), secret.pin_hash)
+        ok = constant_time_compare(_pin_digest(elder, cards.ascii_digits(value)), secret.pin_hash)
         field_name = "pin"
     else:
         card = ServiceCard.objects.filter(elder=elder, revoked_at__isnull=True).first()
@@ -914,7 +934,9 @@ def _check_secret(elder: Member, method: str, value: str) -> int | None:
                 _("%(name)s has no service card; the station prints one.") % {"name": elder.name},
                 code="care_no_card",
             )
-        number = cards.card_code_match(card.serial, value or "", list(card.used_codes))
+        number = cards.card_code_match(card.serial, value or "")
+        if number is not None and number in card.used_codes:
+            raise ValidationFailed.field("code", _("This code was already used."), code="care_code_used")
         ok = number is not None
         field_name = "code"
     if ok:
@@ -1052,6 +1074,7 @@ def paper_record_create(
         category=chosen,
         day=day,
         nearby_required=False,
+        payer=payer,
     ) + rules.funding_problems(policy=policy, elder=elder, funding=funding, payer=payer, day=day)
     if not elder.is_elder:
         found.append(
@@ -1314,6 +1337,12 @@ def _credit(order: ServiceOrder, actor: User, *, key: str) -> None:
     if amount <= 0:
         raise ValidationFailed.field("minutes", _("Nothing to credit."), code="care_nothing_to_credit")
     payer = _funding_account(order, policy)
+    if order.budget_id is not None:
+        budget = FundBudget.objects.select_for_update().select_related("region").get(pk=order.budget_id)
+        extra = amount - order.reserved_minutes
+        if extra > 0 and budget.remaining_minutes < extra:
+            raise _budget_exhausted(budget)
+        FundBudget.objects.filter(pk=budget.pk).update(committed_minutes=F("committed_minutes") + extra)
     volunteer_account = Account.objects.get(member__pk=order.volunteer.pk)
     legs = [ledger.Leg(payer.pk, -amount)]
     overflow = 0
@@ -1350,10 +1379,6 @@ def _credit(order: ServiceOrder, actor: User, *, key: str) -> None:
                 payer.refresh_from_db()  # the figure after the hold was given back
                 raise _short_of(payer, amount, _holder_name(order.funding, order.payer)) from exc
             raise
-    if order.budget_id is not None:
-        FundBudget.objects.filter(pk=order.budget_id).update(
-            committed_minutes=F("committed_minutes") + amount - order.reserved_minutes
-        )
     order.reserved_minutes = 0
     order.policy = policy
     order.coefficient_permille = category.coefficient_permille
@@ -1372,6 +1397,11 @@ def order_approve(*, actor: User, order: ServiceOrder) -> ServiceOrder:
         _not_involved(actor, locked)
         if locked.status == Status.CREDITED:
             return locked
+        if locked.source in (Source.PAPER, Source.IMPORT) and locked.requested_by_id == actor.pk:
+            raise PermissionDenied(
+                _("You entered this paper record, so another staff member approves it."),
+                code="care_own_entry",
+            )
         transition_check(locked.status, Status.APPROVED)
         locked.reviewed_by = actor
         locked.reviewed_at = clock.now()
@@ -1541,7 +1571,18 @@ def dispute_resolve(
             if not was_credited:
                 _release(locked)
         else:
-            locked.service_minutes = corrected_minutes
+            assert corrected_minutes is not None and locked.checked_in_at is not None
+            policy = rules.policy_for(locked.region, local_day(locked.checked_in_at))
+            locked.service_minutes = rules.rounded(corrected_minutes, policy)
+            if not locked.service_minutes:
+                raise fail(
+                    Problem(
+                        "corrected_minutes",
+                        _("Shorter than the %(unit)d minutes %(policy)s counts.")
+                        % {"unit": policy.rounding_minutes, "policy": policy.name},
+                        "care_too_short",
+                    )
+                )
             target = locked_dispute.from_status
             if was_credited:
                 locked.credit_transaction_id = None
@@ -1592,16 +1633,21 @@ def orders_expire(*, now: dt.datetime | None = None) -> int:
 
 
 def orders_escalate(*, now: dt.datetime | None = None) -> int:
-    """Completed services nobody confirmed within ``CARE_ESCALATE_HOURS`` go to the station's queue."""
+    """Completed services nobody confirmed within ``CARE_ESCALATE_HOURS``, and assigned services whose time
+    ended without a check-in (``NOT_STARTED_HOURS`` later), go to the station: it phones the elder, enters
+    the times from the card, or records a no-show."""
     now = now or clock.now()
-    due = now - dt.timedelta(hours=settings.CARE_ESCALATE_HOURS)
+    unconfirmed = Q(
+        status=Status.COMPLETED, checked_out_at__lte=now - dt.timedelta(hours=settings.CARE_ESCALATE_HOURS)
+    )
+    not_started = Q(status=Status.ASSIGNED, window_end__lte=now - dt.timedelta(hours=NOT_STARTED_HOURS))
     count = 0
-    for order in ServiceOrder.objects.filter(
-        status=Status.COMPLETED, escalated_at__isnull=True, checked_out_at__lte=due
-    ).order_by("pk")[:1000]:
+    for order in ServiceOrder.objects.filter(unconfirmed | not_started, escalated_at__isnull=True).order_by(
+        "pk"
+    )[:1000]:
         with transaction.atomic():
             locked = _locked(order)
-            if locked.status != Status.COMPLETED or locked.escalated_at is not None:
+            if locked.status not in (Status.COMPLETED, Status.ASSIGNED) or locked.escalated_at is not None:
                 continue
             locked.escalated_at = now
             locked.save(update_fields=["escalated_at", "updated_at"])
@@ -1613,7 +1659,10 @@ def orders_escalate(*, now: dt.datetime | None = None) -> int:
                 new={"at": now.isoformat()},
                 on_behalf_of=locked.elder,
             )
-            _tell(locked, "care.escalated", station=True, minutes=locked.service_minutes or 0)
+            if locked.status == Status.COMPLETED:
+                _tell(locked, "care.escalated", station=True, minutes=locked.service_minutes or 0)
+            else:
+                _tell(locked, "care.not_started", station=True)
             count += 1
     return count
 

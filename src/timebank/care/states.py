@@ -13,7 +13,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     S.OPEN: frozenset({S.ASSIGNED, S.CANCELLED, S.EXPIRED}),
     # back to open when the volunteer withdraws; straight to completed when staff enter a paper card's times
     S.ASSIGNED: frozenset({S.IN_PROGRESS, S.OPEN, S.CANCELLED, S.NO_SHOW, S.COMPLETED}),
-    S.IN_PROGRESS: frozenset({S.COMPLETED}),
+    S.IN_PROGRESS: frozenset({S.COMPLETED, S.CANCELLED}),  # cancelled by staff when a visit broke off
     S.COMPLETED: frozenset({S.CONFIRMED, S.DISPUTED, S.REJECTED}),
     S.CONFIRMED: frozenset({S.APPROVED, S.DISPUTED, S.REJECTED}),
     S.APPROVED: frozenset({S.CREDITED}),

@@ -103,7 +103,12 @@ MORE_LOGINS = [
     ("朱晓东", "zhu-xiaodong"),
     ("胡静", "hu-jing"),
 ]
-CERTIFICATIONS = [("周美华", "counsellor"), ("钱玉珍", "counsellor"), ("冯家宝", "care_worker"), ("黄志明", "lawyer")]
+CERTIFICATIONS = [
+    ("周美华", "counsellor"),
+    ("钱玉珍", "counsellor"),
+    ("冯家宝", "care_worker"),
+    ("黄志明", "lawyer"),
+]
 # Donations to the mutual-aid pools (the Shanghai policy's pool is the city's; the tiered one, Hongkou's).
 DONATIONS = [("李秀英", 600), ("张国强", 300), ("钱玉珍", 600)]
 # Public fund budgets (minutes) by region, for this year and next.

@@ -79,7 +79,8 @@ def account_open(*, kind: str, region: Region, floor: int | None = 0, cap: int |
 
 def system_account(*, kind: str, region: Region) -> Account:
     """The region's account of a system kind (public fund, pool, …), opened on first use. A pool holds only
-    donated minutes and never goes below zero; the public fund may (its negative balance is what it funded)."""
+    donated minutes and never goes below zero; the public fund may (its negative balance is what it
+    funded)."""
     if kind == AccountKind.MEMBER:
         raise ValidationFailed.field("kind", _("Member accounts are opened for a member."))
     found = Account.objects.filter(kind=kind, region=region).first()

@@ -82,13 +82,12 @@ def notify(
     one); a member without one but with a mobile number gets an SMS."""
     recipients: dict[int, User] = {u.pk: u for u in users if u is not None and u.is_active}
     texts: list[str] = []
-    for member in members:
-        if member is None:
-            continue
+    named = {member.pk: member for member in members if member is not None}  # each person told once
+    for member in named.values():
         user = User.objects.filter(member=member, is_active=True).first()
         if user is not None:
             recipients.setdefault(user.pk, user)
-        elif member.mobile:
+        elif member.mobile and member.mobile not in texts:
             texts.append(member.mobile)
     params = dict(params)
     created = Notification.objects.bulk_create(

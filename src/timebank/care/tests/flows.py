@@ -121,4 +121,6 @@ def jinyang_elder_with_savings(actor: User, region: Region, minutes: int = 600) 
 
 def jinyang_volunteer(actor: User, region: Region) -> Member:
     """孙伟, 40, volunteer of 晋阳, with a sign-in."""
-    return member(actor, region, "孙伟", birth=dt.date(1986, 1, 1), sex="M", login="sun-wei", is_volunteer=True)
+    return member(
+        actor, region, "孙伟", birth=dt.date(1986, 1, 1), sex="M", login="sun-wei", is_volunteer=True
+    )

@@ -156,15 +156,24 @@ def test_staff_of_another_district_cannot_import_our_members(
     assert ServiceOrder.objects.count() == 0
 
 
-def test_the_command_imports_and_approves(
-    old_elder: Member, helper: Member, station: User, tmp_path: Path
+def test_the_command_imports_and_a_second_person_approves(
+    old_elder: Member, helper: Member, station: User, reviewer: User, tmp_path: Path
 ) -> None:
     path = tmp_path / "cards.csv"
     path.write_text(
         "\ufeff" + "\n".join([HEADER, line(helper, old_elder, when=day(30))]) + "\n", encoding="utf-8"
     )
     out = StringIO()
-    call_command("care", "import-paper", str(path), "--by", station.username, "--approve", stdout=out)
+    call_command(
+        "care",
+        "import-paper",
+        str(path),
+        "--by",
+        station.username,
+        "--approve-by",
+        reviewer.username,
+        stdout=out,
+    )
     assert "imported 1 paper records (0 flagged as overlapping)" in out.getvalue()
     assert "approved and credited 1" in out.getvalue()
     assert balance(helper) == (60, 0)

@@ -1,9 +1,10 @@
-"""The life of a service: every move the table allows is made by a real service, and a move the table does not
-allow is refused with ``care_illegal_transition`` and leaves no trace (no audit record, no posting, no hold, no
-notice)."""
+"""The life of a service: every move the table allows is made by a real service, and a move the table does
+not allow is refused with ``care_illegal_transition`` and leaves no trace (no audit record, no posting, no
+hold, no notice)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,9 +15,9 @@ import time_machine
 from timebank.audit.models import AuditEvent
 from timebank.care import services as care
 from timebank.care.models import ConfirmMethod, Dispute, Outcome, ServiceOrder, Status
-from timebank.care.states import ALLOWED, TERMINAL, IllegalTransition, transition_check
+from timebank.care.states import ALLOWED, RESOLUTIONS, TERMINAL, IllegalTransition, transition_check
 from timebank.care.tests.conftest import at, balance, user_of
-from timebank.care.tests.flows import confirmed_by_elder, refused, reload, world, worked
+from timebank.care.tests.flows import confirmed_by_elder, refused, reload, worked, world
 from timebank.common.errors import ApplicationError
 from timebank.people.models import Member, User
 
@@ -25,8 +26,8 @@ S = Status
 
 @dataclass
 class Cast:
-    """王阿婆 asks for an hour tomorrow at 10:00, paid from her savings; 李志强 serves; the station records and
-    the reviewer reviews."""
+    """王阿婆 asks for an hour tomorrow at 10:00, paid from her savings; 李志强 serves; the station records
+    and the reviewer reviews."""
 
     post: Callable[..., ServiceOrder]
     elder: Member
@@ -102,17 +103,35 @@ def resolve(c: Cast, order: ServiceOrder, outcome: str, minutes: int | None = No
 
 
 def times_recorded(c: Cast, order: ServiceOrder) -> Any:
+    start, end = at(1, 10), at(1, 11)  # read the calendar before the clock moves
     with time_machine.travel(at(1, 12), tick=False):
         return care.order_times_record(
-            actor=c.station, order=order, started_at=at(1, 10), ended_at=at(1, 11), card_ref="P-17"
+            actor=c.station, order=order, started_at=start, ended_at=end, card_ref="P-17"
         )
+
+
+def checked_in_at(c: Cast, order: ServiceOrder, moment: dt.datetime) -> ServiceOrder:
+    with time_machine.travel(moment, tick=False):
+        return care.order_check_in(actor=user_of(c.helper), order=order)
+
+
+def checked_out_at(c: Cast, order: ServiceOrder, moment: dt.datetime) -> ServiceOrder:
+    with time_machine.travel(moment, tick=False):
+        return care.order_check_out(actor=user_of(c.helper), order=order)
+
+
+def no_show(c: Cast, order: ServiceOrder) -> ServiceOrder:
+    with time_machine.travel(at(1, 10, 30), tick=False):
+        return care.order_no_show(actor=user_of(c.elder), order=order, note="等了半小时")
 
 
 @dataclass(frozen=True)
 class Move:
     start: Callable[[Cast], ServiceOrder]
     act: Callable[[Cast, ServiceOrder], Any]
-    lands: str | None = None  # where the service ends up, when the move passes through (approved → credited)
+    # approval passes through "approved" on its way to "credited" in one call
+    starts: str | None = None
+    lands: str | None = None
 
 
 MOVES: dict[tuple[str, str], Move] = {
@@ -121,11 +140,7 @@ MOVES: dict[tuple[str, str], Move] = {
         Cast.open, lambda c, o: care.order_cancel(actor=user_of(c.elder), order=o, reason="不需要了")
     ),
     (S.OPEN, S.EXPIRED): Move(Cast.open, lambda c, o: care.orders_expire(now=at(2))),
-    (S.ASSIGNED, S.IN_PROGRESS): Move(
-        Cast.assigned,
-        lambda c, o: time_machine.travel(at(1, 9, 50), tick=False).__enter__()
-        and care.order_check_in(actor=user_of(c.helper), order=o),
-    ),
+    (S.ASSIGNED, S.IN_PROGRESS): Move(Cast.assigned, lambda c, o: checked_in_at(c, o, at(1, 9, 50))),
     (S.ASSIGNED, S.OPEN): Move(
         Cast.assigned, lambda c, o: care.order_withdraw(actor=user_of(c.helper), order=o, reason="临时出差")
     ),
@@ -134,8 +149,9 @@ MOVES: dict[tuple[str, str], Move] = {
     ),
     (S.ASSIGNED, S.NO_SHOW): Move(Cast.assigned, lambda c, o: no_show(c, o)),
     (S.ASSIGNED, S.COMPLETED): Move(Cast.assigned, times_recorded),
-    (S.IN_PROGRESS, S.COMPLETED): Move(
-        Cast.in_progress, lambda c, o: worked_out(c, o, at(1, 11)), lands=S.COMPLETED
+    (S.IN_PROGRESS, S.COMPLETED): Move(Cast.in_progress, lambda c, o: checked_out_at(c, o, at(1, 11))),
+    (S.IN_PROGRESS, S.CANCELLED): Move(
+        Cast.in_progress, lambda c, o: care.order_cancel(actor=c.station, order=o, reason="上门途中老人送医")
     ),
     (S.COMPLETED, S.CONFIRMED): Move(Cast.completed, lambda c, o: confirmed_by_elder(o)),
     (S.COMPLETED, S.DISPUTED): Move(
@@ -153,7 +169,9 @@ MOVES: dict[tuple[str, str], Move] = {
     (S.CONFIRMED, S.REJECTED): Move(
         Cast.confirmed, lambda c, o: care.order_reject(actor=c.reviewer, order=o, reason="重复记录")
     ),
-    (S.APPROVED, S.CREDITED): Move(Cast.confirmed, lambda c, o: care.order_approve(actor=c.reviewer, order=o)),
+    (S.APPROVED, S.CREDITED): Move(
+        Cast.confirmed, lambda c, o: care.order_approve(actor=c.reviewer, order=o), starts=S.CONFIRMED
+    ),
     (S.CREDITED, S.DISPUTED): Move(
         Cast.credited, lambda c, o: care.order_dispute(actor=user_of(c.elder), order=o, reason="只待了半小时")
     ),
@@ -166,24 +184,23 @@ MOVES: dict[tuple[str, str], Move] = {
     (S.DISPUTED, S.CREDITED): Move(
         lambda c: c.disputed(Cast.credited), lambda c, o: resolve(c, o, Outcome.STANDS)
     ),
-    (S.DISPUTED, S.REJECTED): Move(lambda c: c.disputed(Cast.confirmed), lambda c, o: resolve(c, o, Outcome.VOID)),
-    (S.DISPUTED, S.REVERSED): Move(lambda c: c.disputed(Cast.credited), lambda c, o: resolve(c, o, Outcome.VOID)),
+    (S.DISPUTED, S.REJECTED): Move(
+        lambda c: c.disputed(Cast.confirmed), lambda c, o: resolve(c, o, Outcome.VOID)
+    ),
+    (S.DISPUTED, S.REVERSED): Move(
+        lambda c: c.disputed(Cast.credited), lambda c, o: resolve(c, o, Outcome.VOID)
+    ),
 }
 
 
-def no_show(c: Cast, order: ServiceOrder) -> ServiceOrder:
-    with time_machine.travel(at(1, 10, 30), tick=False):
-        return care.order_no_show(actor=user_of(c.elder), order=order, note="等了半小时")
-
-
-def worked_out(c: Cast, order: ServiceOrder, end: Any) -> ServiceOrder:
-    with time_machine.travel(end, tick=False):
-        return care.order_check_out(actor=user_of(c.helper), order=order)
+def moves_of(current: str) -> frozenset[str]:
+    """Where a service may go from ``current``: the table, and for a disputed one its resolutions."""
+    return RESOLUTIONS if current == S.DISPUTED else ALLOWED[current]
 
 
 def test_every_allowed_move_has_a_service() -> None:
-    # given the table of allowed moves
-    edges = {(current, target) for current, targets in ALLOWED.items() for target in targets}
+    # given the table of allowed moves, and the resolutions of a dispute
+    edges = {(current, target) for current in Status.values for target in moves_of(current)}
     # then each of them is exercised below, and nothing else
     assert set(MOVES) == edges
 
@@ -192,16 +209,10 @@ def test_every_allowed_move_has_a_service() -> None:
 def test_allowed_move_through_its_service(cast: Cast, current: str, target: str) -> None:
     # given a service in the starting state
     move = MOVES[(current, target)]
-    if move.start is Cast.assigned and target == S.IN_PROGRESS:
-        order = cast.assigned()
-        # when the volunteer checks in ten minutes early
-        with time_machine.travel(at(1, 9, 50), tick=False):
-            care.order_check_in(actor=user_of(cast.helper), order=order)
-    else:
-        order = move.start(cast)
-        assert order.status == current
-        # when the service for the move is called
-        move.act(cast, order)
+    order = move.start(cast)
+    assert order.status == (move.starts or current)
+    # when the service for the move is called
+    move.act(cast, order)
     # then the service is where the move leads, and the audit log says who moved it from where to where
     assert reload(order).status == (move.lands or target)
     moves = [
@@ -244,7 +255,9 @@ REFUSED: dict[str, tuple[Callable[[Cast], ServiceOrder], Callable[[Cast, Service
     "confirm twice": (Cast.confirmed, lambda c, o: confirmed_by_elder(o)),
     "confirm twice with the PIN": (
         Cast.confirmed,
-        lambda c, o: care.order_confirm(actor=user_of(c.helper), order=o, method=ConfirmMethod.PIN, secret="1"),
+        lambda c, o: care.order_confirm(
+            actor=user_of(c.helper), order=o, method=ConfirmMethod.PIN, secret="1"
+        ),
     ),
     "confirm a credited service": (Cast.credited, lambda c, o: confirmed_by_elder(o)),
     "cancel a completed service": (
@@ -254,10 +267,6 @@ REFUSED: dict[str, tuple[Callable[[Cast], ServiceOrder], Callable[[Cast, Service
     "cancel a credited service": (
         Cast.credited,
         lambda c, o: care.order_cancel(actor=c.station, order=o, reason="搞错了"),
-    ),
-    "cancel a service in progress": (
-        Cast.in_progress,
-        lambda c, o: care.order_cancel(actor=user_of(c.elder), order=o, reason="不要了"),
     ),
     "cancel an expired request": (
         Cast.expired,
@@ -311,11 +320,6 @@ REFUSED: dict[str, tuple[Callable[[Cast], ServiceOrder], Callable[[Cast, Service
 }
 
 
-def checked_in_at(c: Cast, order: ServiceOrder, moment: Any) -> ServiceOrder:
-    with time_machine.travel(moment, tick=False):
-        return care.order_check_in(actor=user_of(c.helper), order=order)
-
-
 @pytest.mark.parametrize("name", list(REFUSED))
 def test_refused_move(cast: Cast, name: str) -> None:
     # given a service in a state the move does not start from
@@ -326,7 +330,7 @@ def test_refused_move(cast: Cast, name: str) -> None:
     with refused("care_illegal_transition") as caught:
         act(cast, order)
     assert caught.value.extra["from"] == order.status
-    assert balance(cast.elder), balance(cast.helper) == before
+    assert (balance(cast.elder), balance(cast.helper)) == before
 
 
 @pytest.mark.parametrize(
@@ -334,8 +338,8 @@ def test_refused_move(cast: Cast, name: str) -> None:
     ["confirm", "confirm as staff", "reject", "enter the times"],
 )
 def test_a_disputed_service_waits_for_the_dispute(cast: Cast, name: str) -> None:
-    """While a complaint is open only its resolution moves the service; confirming, rejecting or re-entering it
-    would leave the complaint open on a service that moved on (and a rejected one would keep its credit)."""
+    """While a complaint is open only its resolution moves the service; confirming, rejecting or re-entering
+    it would leave the complaint open on a service that moved on (and a rejected one keeps its credit)."""
     # given a credited service the elder complains about
     order = cast.disputed(Cast.credited)
     acts: dict[str, Callable[[], Any]] = {
@@ -373,13 +377,15 @@ def test_a_complaint_about_a_completed_service_cannot_be_bypassed_by_confirming(
 PAIRS = [(a, b) for a in Status.values for b in Status.values]
 
 
+@pytest.mark.parametrize("resolving", [False, True], ids=["moving", "resolving"])
 @pytest.mark.parametrize(("current", "target"), PAIRS)
-def test_transition_check_follows_the_table(current: str, target: str) -> None:
-    if target in ALLOWED[current]:
-        transition_check(current, target)
+def test_transition_check_follows_the_table(current: str, target: str, resolving: bool) -> None:
+    allowed = moves_of(current) if resolving else ALLOWED[current]
+    if target in allowed:
+        transition_check(current, target, resolving=resolving)
     else:
         with pytest.raises(IllegalTransition) as caught:
-            transition_check(current, target)
+            transition_check(current, target, resolving=resolving)
         assert caught.value.code == "care_illegal_transition"
         assert caught.value.extra == {"from": current, "to": target}
 
@@ -387,11 +393,24 @@ def test_transition_check_follows_the_table(current: str, target: str) -> None:
 def test_every_status_is_in_the_table_and_terminal_ones_lead_nowhere() -> None:
     assert set(ALLOWED) == set(Status.values)
     assert {S.CANCELLED, S.EXPIRED, S.NO_SHOW, S.REJECTED, S.REVERSED} == TERMINAL
+    # only its resolution moves a disputed service
+    assert ALLOWED[S.DISPUTED] == frozenset()
     # every state can be reached from an open request
-    reached, frontier = {S.OPEN}, [S.OPEN]
+    reached: set[str] = {S.OPEN}
+    frontier: list[str] = [S.OPEN]
     while frontier:
-        for target in ALLOWED[frontier.pop()]:
+        for target in moves_of(frontier.pop()):
             if target not in reached:
                 reached.add(target)
                 frontier.append(target)
     assert reached == set(Status.values)
+
+
+def test_only_the_station_cancels_a_service_in_progress(cast: Cast) -> None:
+    # given a visit in progress
+    order = Cast.in_progress(cast)
+    # when the elder tries to cancel it, then only the station may (it releases the hold)
+    with refused("care_cancel_in_progress"):
+        care.order_cancel(actor=user_of(cast.elder), order=order, reason="不要了")
+    care.order_cancel(actor=cast.station, order=order, reason="上门途中老人送医")
+    assert balance(cast.elder)[1] == 0

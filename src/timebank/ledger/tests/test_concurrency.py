@@ -41,7 +41,7 @@ EXPLAINED = (
 JOIN_TIMEOUT = 60
 
 
-def run_together(count: int, work: Callable[[int], None]) -> list[tuple[int, BaseException]]:
+def run_together(count: int, work: Callable[[int], object]) -> list[tuple[int, BaseException]]:
     """Run ``work(0)`` … ``work(count - 1)`` in threads released together; return what escaped them."""
     barrier = threading.Barrier(count)
     escaped: list[tuple[int, BaseException]] = []

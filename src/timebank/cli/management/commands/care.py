@@ -31,9 +31,10 @@ class Command(TimebankCommand):
         imp.add_argument("file", type=Path)
         imp.add_argument("--by", required=True, help="the station staff member entering them (audited)")
         imp.add_argument(
-            "--approve",
-            action="store_true",
-            help="approve and credit them at once (by --by, who must be allowed to review)",
+            "--approve-by",
+            default="",
+            metavar="USER",
+            help="approve and credit them at once, by this reviewer (not the one who entered them)",
         )
         sub.add_parser("tick", help="Expire past requests nobody took; escalate unconfirmed services")
         budget = sub.add_parser("budget", help="Set the public fund budget of a region for a year")
@@ -52,8 +53,9 @@ class Command(TimebankCommand):
             self.stdout.write(
                 f"imported {len(report.created)} paper records ({report.flagged} flagged as overlapping)"
             )
-            if options["approve"]:
-                result = services.orders_approve(actor=actor, orders=report.created)
+            if options["approve_by"]:
+                reviewer = _user(options["approve_by"])
+                result = services.orders_approve(actor=reviewer, orders=report.created)
                 self.stdout.write(f"approved and credited {len(result.approved)}")
                 for order, exc in result.failed:
                     self.stdout.write(f"  {order.number}: {exc.message} [{exc.code}]")
