@@ -16,6 +16,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from timebank.care import services as care
 from timebank.care.models import Funding, Outcome, ServiceOrder, Status
 from timebank.common.errors import ApplicationError, NotFound
 from timebank.people import selectors as people
@@ -80,13 +81,9 @@ class _When(forms.Form):
         return data
 
 
-class AskForm(_When):
-    """A member asks for help for themselves or for an elder of their verified family."""
+class _Request(_When):
+    """What every request says besides who and what: where, notes, and how many weekly visits."""
 
-    field_order = ["elder", "category", "date", "start", "end", "address", "notes", "funding", "repeat_weeks"]
-
-    elder = forms.TypedChoiceField(label=_("Who needs help"), coerce=int, widget=forms.RadioSelect)
-    category = forms.ChoiceField(label=_("What kind of help"))
     address = forms.CharField(
         label=_("Address"),
         required=False,
@@ -99,7 +96,6 @@ class AskForm(_When):
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
-    funding = forms.ChoiceField(label=_("Who pays"), widget=forms.RadioSelect)
     repeat_weeks = forms.IntegerField(
         label=_("How many weeks"),
         min_value=1,
@@ -107,6 +103,34 @@ class AskForm(_When):
         initial=1,
         help_text=_("1 for once; up to 26 to have the same visit every week."),
     )
+
+
+def request_post(
+    *, actor: User, elder: Member, data: Mapping[str, Any], payer: Member | None
+) -> ServiceOrder:
+    """Post the request a filled-in request form describes; returns its first service."""
+    return care.order_create(
+        actor=actor,
+        elder=elder,
+        category=data["category"],
+        window_start=data["starts"],
+        window_end=data["ends"],
+        funding=data["funding"],
+        payer=payer,
+        address=data["address"],
+        notes=data["notes"],
+        repeat_weeks=data["repeat_weeks"],
+    )[0]
+
+
+class AskForm(_Request):
+    """A member asks for help for themselves or for an elder of their verified family."""
+
+    field_order = ["elder", "category", "date", "start", "end", "address", "notes", "funding", "repeat_weeks"]
+
+    elder = forms.TypedChoiceField(label=_("Who needs help"), coerce=int, widget=forms.RadioSelect)
+    category = forms.ChoiceField(label=_("What kind of help"))
+    funding = forms.ChoiceField(label=_("Who pays"), widget=forms.RadioSelect)
 
     def __init__(
         self, *args: Any, elders: list[Member], me: Member, categories: list[tuple[str, str]], **kwargs: Any
@@ -230,7 +254,7 @@ class PersonChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
         }
 
 
-class StaffAskForm(_StaffForm, _When):
+class StaffAskForm(_StaffForm, _Request):
     """Station staff post a request for an elder without a phone."""
 
     field_order = [
@@ -248,30 +272,11 @@ class StaffAskForm(_StaffForm, _When):
 
     elder = PersonChoiceField(label=_("Elder"), queryset=Member.objects.none())
     category = forms.ChoiceField(label=_("Service category"))
-    address = forms.CharField(
-        label=_("Address"),
-        required=False,
-        max_length=200,
-        help_text=_("Leave empty to use the address on file."),
-    )
-    notes = forms.CharField(
-        label=_("Notes for the volunteer"),
-        required=False,
-        max_length=500,
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
     funding = forms.ChoiceField(label=_("Who pays"), choices=Funding.choices)
     payer = MemberNumberField(
         label=_("Paying family member (member number)"),
         required=False,
         help_text=_("Only when a family member's savings pay."),
-    )
-    repeat_weeks = forms.IntegerField(
-        label=_("How many weeks"),
-        min_value=1,
-        max_value=MAX_REPEAT_WEEKS,
-        initial=1,
-        help_text=_("1 for once; up to 26 to have the same visit every week."),
     )
 
     def __init__(

@@ -50,6 +50,7 @@ from timebank.web.care_forms import (
     ReasonForm,
     add_care_errors,
     category_choices,
+    request_post,
 )
 from timebank.web.forms import add_service_errors
 
@@ -110,22 +111,16 @@ def ask(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         elder = next(e for e in elders if e.pk == data["elder"])
         try:
-            orders = care.order_create(
+            order = request_post(
                 actor=user,
                 elder=elder,
-                category=data["category"],
-                window_start=data["starts"],
-                window_end=data["ends"],
-                funding=data["funding"],
+                data=data,
                 payer=member if data["funding"] == Funding.FAMILY else None,
-                address=data["address"],
-                notes=data["notes"],
-                repeat_weeks=data["repeat_weeks"],
             )
         except ApplicationError as exc:
             add_care_errors(form, exc, ASK_FIELDS)
         else:
-            return redirect("web:care-service", order_id=orders[0].pk)
+            return redirect("web:care-service", order_id=order.pk)
     status = 422 if request.method == "POST" else 200
     return render(request, "web/care/ask.html", {"form": form}, status=status)
 

@@ -51,6 +51,7 @@ from timebank.web.care_forms import (
     TimesForm,
     add_care_errors,
     category_choices,
+    request_post,
 )
 from timebank.web.forms import add_service_errors
 from timebank.web.views.console import _person_form
@@ -117,22 +118,11 @@ def order_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            orders = care.order_create(
-                actor=user,
-                elder=data["elder"],
-                category=data["category"],
-                window_start=data["starts"],
-                window_end=data["ends"],
-                funding=data["funding"],
-                payer=data["payer"],
-                address=data["address"],
-                notes=data["notes"],
-                repeat_weeks=data["repeat_weeks"],
-            )
+            order = request_post(actor=user, elder=data["elder"], data=data, payer=data["payer"])
         except ApplicationError as exc:
             add_care_errors(form, exc, STAFF_ASK_FIELDS)
         else:
-            return redirect("web:console-care-order", order_id=orders[0].pk)
+            return redirect("web:console-care-order", order_id=order.pk)
     status = 422 if request.method == "POST" else 200
     return render(request, "web/console/care/order_new.html", {"form": form}, status=status)
 
