@@ -174,5 +174,7 @@ def test_the_demo_has_months_of_care_history_through_every_path():
     assert orders.filter(escalated_at__isnull=False, status=Status.COMPLETED).exists()
     assert orders.filter(series__isnull=False).values("series").distinct().count() == 1
     assert Rating.objects.count() > 20
+    assert orders.filter(status=Status.CONFIRMED).count() >= 4  # the station's review queue today
+    assert orders.filter(status=Status.OPEN).count() >= 5  # requests volunteers can take
     # and the ledger agrees with itself
     assert ledger_verify().ok

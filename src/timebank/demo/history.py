@@ -22,6 +22,7 @@ from timebank.care import services as care
 from timebank.care.models import ConfirmMethod, Funding, Outcome, ServiceOrder, Status
 from timebank.common import clock
 from timebank.common.errors import ApplicationError
+from timebank.notifications.models import Notification
 from timebank.people.models import Member, User
 
 HISTORY_DAYS = 140
@@ -338,6 +339,10 @@ def replay_history(cast: Cast, rng: random.Random) -> dict[str, int]:
     _disputes(cast, credited, rng)
     _loose_ends(replay, today)
     _today(replay, today)
+    # what people were told weeks ago they have read by now
+    Notification.objects.filter(created_at__lt=timezone.now() - dt.timedelta(days=3)).update(
+        read_at=timezone.now()
+    )
     counts: dict[str, int] = {}
     for status in ServiceOrder.objects.values_list("status", flat=True):
         counts[status] = counts.get(status, 0) + 1
@@ -462,10 +467,15 @@ def _loose_ends(replay: Replay, today: dt.date) -> None:
 
 
 def _assigned(replay: Replay, day: dt.date, *, jinyang: bool) -> ServiceOrder:
-    """A service taken by a volunteer (the replay tries again if the rules refused one)."""
+    return _reach(replay, day, jinyang=jinyang, status=Status.ASSIGNED)
+
+
+def _reach(replay: Replay, day: dt.date, *, jinyang: bool, status: str) -> ServiceOrder:
+    """A service brought to ``status`` (the replay tries again when the rules refused a step: a volunteer
+    busy at that hour, savings short)."""
     for _attempt in range(20):
-        order = replay.full(day, jinyang=jinyang, until=Status.ASSIGNED)
-        if order is not None and order.status == Status.ASSIGNED:
+        order = replay.full(day, jinyang=jinyang, until=status)
+        if order is not None and order.status == status:
             return order
     raise RuntimeError("the demo could not arrange a service")
 
@@ -473,13 +483,13 @@ def _assigned(replay: Replay, day: dt.date, *, jinyang: bool) -> ServiceOrder:
 def _today(replay: Replay, today: dt.date) -> None:
     """Unfinished work as of today: services waiting for confirmation (one escalated), a review queue,
     requests taken for the coming days and requests still open."""
-    replay.full(today - dt.timedelta(days=3), jinyang=False, until=Status.COMPLETED)
+    _reach(replay, today - dt.timedelta(days=3), jinyang=False, status=Status.COMPLETED)
     care.orders_escalate()
     for back in (2, 1, 1):
-        replay.full(today - dt.timedelta(days=back), jinyang=False, until=Status.COMPLETED)
+        _reach(replay, today - dt.timedelta(days=back), jinyang=False, status=Status.COMPLETED)
     for back in (3, 2, 2, 1):
-        replay.full(today - dt.timedelta(days=back), jinyang=back == 2, until=Status.CONFIRMED)
+        _reach(replay, today - dt.timedelta(days=back), jinyang=back == 2, status=Status.CONFIRMED)
     for ahead in (1, 2, 3):
-        replay.full(today + dt.timedelta(days=ahead), jinyang=ahead == 3, until=Status.ASSIGNED)
+        _reach(replay, today + dt.timedelta(days=ahead), jinyang=ahead == 3, status=Status.ASSIGNED)
     for ahead in (1, 2, 4, 5, 6):
-        replay.full(today + dt.timedelta(days=ahead), jinyang=ahead == 4, until=Status.OPEN)
+        _reach(replay, today + dt.timedelta(days=ahead), jinyang=ahead == 4, status=Status.OPEN)

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from timebank.common import clock
+
 
 class Notification(models.Model):
     recipient = models.ForeignKey(
@@ -15,7 +17,8 @@ class Notification(models.Model):
     kind = models.CharField(_("kind"), max_length=40)
     params = models.JSONField(default=dict)
     link = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # when the thing it tells of happened (the demo's replayed history sets this in the past)
+    created_at = models.DateTimeField(default=clock.now, db_index=True)
     read_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
