@@ -198,16 +198,21 @@ class StarLevel:
     next_threshold_hours: int | None
 
 
+# Credits that record service given: on the platform, and carried over from the paper record cards.
+SERVICE_KINDS = [TransactionKind.SERVICE_CREDIT, TransactionKind.OPENING]
+
+
 def credited_service_minutes(member: Member) -> int:
-    """Minutes credited to the member for services they gave, less any such credit reversed. Minutes they
-    paid for services they received do not count (those postings are negative)."""
+    """Minutes credited to the member for services they gave (here, or before the platform, carried over
+    from their paper record card as an opening balance), less any such credit reversed. Minutes they paid
+    for services they received, or were given, do not count."""
     if member.account_id is None:
         return 0
     base = Posting.objects.filter(account_id=member.account_id)
-    earned = base.filter(transaction__kind=TransactionKind.SERVICE_CREDIT, amount__gt=0)
+    earned = base.filter(transaction__kind__in=SERVICE_KINDS, amount__gt=0)
     taken_back = base.filter(
         transaction__kind=TransactionKind.REVERSAL,
-        transaction__reverses__kind=TransactionKind.SERVICE_CREDIT,
+        transaction__reverses__kind__in=SERVICE_KINDS,
         amount__lt=0,
     )
     total = (earned.aggregate(t=Sum("amount"))["t"] or 0) + (taken_back.aggregate(t=Sum("amount"))["t"] or 0)

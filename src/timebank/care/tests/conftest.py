@@ -56,7 +56,7 @@ def user_of(m: Member) -> User:
 
 
 def deposit(m: Member, minutes: int) -> None:
-    """Opening savings from the public fund (as a paper card's balance would be carried over)."""
+    """Savings put on the account from the public fund (not service the member gave: no stars)."""
     fund = ledger.system_account(kind=AccountKind.PUBLIC_FUND, region=m.home_region)
     assert m.account_id is not None
     ledger.transfer(
@@ -64,7 +64,7 @@ def deposit(m: Member, minutes: int) -> None:
         source=fund.pk,
         destination=m.account_id,
         minutes=minutes,
-        kind=TransactionKind.OPENING,
+        kind=TransactionKind.FUNDING,
     )
 
 

@@ -80,3 +80,23 @@ def test_the_policy_sets_the_thresholds(
     # then he has one star and the next comes at two hours
     level = star_level(helper)
     assert (level.stars, level.hours, level.minutes, level.next_threshold_hours) == (1, 1, 90, 2)
+
+
+def test_hours_carried_over_from_a_paper_record_card_count(station: User, helper: Member) -> None:
+    # given 120 hours served before the platform, carried over from the paper card as an opening balance
+    from timebank.ledger import services as ledger
+    from timebank.ledger.models import AccountKind, TransactionKind
+
+    fund = ledger.system_account(kind=AccountKind.PUBLIC_FUND, region=helper.home_region)
+    assert helper.account_id is not None
+    ledger.transfer(
+        idempotency_key="paper-card-opening",
+        source=fund.pk,
+        destination=helper.account_id,
+        minutes=120 * 60,
+        kind=TransactionKind.OPENING,
+        memo="纸质服务记录卡迁移",
+    )
+    # then they earn the first star
+    level = star_level(helper)
+    assert (level.stars, level.hours, level.next_threshold_hours) == (1, 120, 300)
