@@ -116,6 +116,9 @@ class ServiceOrder(TimeStampedModel):
     service_minutes = models.PositiveIntegerField(_("service time (minutes)"), null=True, blank=True)
     overlap_flag = models.BooleanField(_("overlaps another service"), default=False)
     paper_card_ref = models.CharField(_("paper card"), max_length=40, blank=True)
+    times_entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     confirmed_at = models.DateTimeField(_("confirmed"), null=True, blank=True)
     confirmed_by = models.ForeignKey(
@@ -249,8 +252,13 @@ class ElderSecret(models.Model):
 
     elder = models.OneToOneField(Member, models.PROTECT, related_name="care_secret")
     pin_hash = models.CharField(max_length=200, blank=True)
+    pin_set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
+    )
     failed_attempts = models.PositiveSmallIntegerField(default=0)
     locked_until = models.DateTimeField(null=True, blank=True)
+    # locks in a row without a right code since: each lasts twice as long as the one before
+    lockouts = models.PositiveSmallIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"{self.elder}"

@@ -70,6 +70,32 @@ MESSAGES = {
             "from the card, or record a no-show."
         ),
     ),
+    "care.not_checked_out": Message(
+        _("Service %(number)s was never checked out"),
+        _(
+            "%(volunteer)s checked in for %(category)s with %(elder)s at %(when)s and has not checked out. "
+            "Enter the times from the card, or cancel the service."
+        ),
+    ),
+    "care.paid": Message(
+        _("%(credited)s paid for service %(number)s"),
+        _("%(category)s by %(volunteer)s for %(elder)s at %(when)s was approved and paid."),
+    ),
+    "care.taken_off": Message(
+        _("You were taken off service %(number)s"),
+        _("The station gave %(category)s for %(elder)s at %(when)s to someone else: %(reason)s"),
+    ),
+    "care.paper_entered": Message(
+        _("A paper card was entered: service %(number)s"),
+        _("%(minutes)s of %(category)s for %(elder)s, from a signed paper card; the station will review it."),
+    ),
+    "care.confirm_locked": Message(
+        _("Confirmation for %(elder)s is locked"),
+        _(
+            "Too many wrong PINs or card codes were typed for %(elder)s; confirmation is locked until "
+            "%(until)s. Check with the elder that nobody is guessing their code."
+        ),
+    ),
     "care.disputed": Message(
         _("A complaint about service %(number)s"),
         _("%(category)s at %(when)s: %(reason)s"),

@@ -46,8 +46,6 @@ def order_visible(user: User, order: ServiceOrder) -> bool:
     mine = user.member_id
     if mine is not None and mine in {order.elder_id, order.volunteer_id, order.payer_id}:
         return True
-    if order.requested_by_id == user.pk:
-        return True
     if access_has(user, Perm.CARE_VIEW, order.region):
         return True
     return (

@@ -25,6 +25,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from timebank.audit.models import AuditEvent
 from timebank.audit.services import audit_record
 from timebank.care import cards, rules
 from timebank.care.models import (
@@ -68,6 +69,17 @@ from timebank.regions.codes import Level
 from timebank.regions.models import CapOverflow, Policy, Region
 
 MAX_REPEAT_WEEKS = 26
+MAX_BUDGET_MINUTES = 10**12
+# Refusals about who pays, whose details only the elder's side and staff may read.
+MONEY_SIDE = frozenset(
+    {
+        "care_insufficient_savings",
+        "care_budget_exhausted",
+        "care_no_budget",
+        "care_withdrawal_age",
+        "care_not_priority",
+    }
+)
 # An assigned service whose time ended this long ago without a check-in goes to the station.
 NOT_STARTED_HOURS = 2
 MAX_REASON = 300
@@ -98,12 +110,11 @@ def _elder_side(actor: User, elder: Member) -> str | None:
 
 
 def _acts_for(actor: User, order: ServiceOrder) -> str:
-    """How the actor may act for the elder of ``order``: as the elder, a proxy, its requester, or staff."""
+    """How the actor may act for the elder of ``order``: as the elder, a proxy or staff — as they are now
+    (whoever posted the request keeps no right of their own once their bond or grant is gone)."""
     side = _elder_side(actor, order.elder)
     if side is not None:
         return side
-    if order.requested_by_id is not None and order.requested_by_id == actor.pk:
-        return "requester"
     if access_has(actor, Perm.CARE_MANAGE, order.region):
         return "staff"
     raise PermissionDenied(_("Only the elder, their verified family or station staff may do this."))
@@ -116,6 +127,21 @@ def _not_involved(actor: User, order: ServiceOrder) -> None:
         raise PermissionDenied(
             _("You took part in this service, so another staff member must review it."),
             code="care_own_service",
+        )
+
+
+def _second_pair_of_eyes(actor: User, order: ServiceOrder) -> None:
+    """Whoever put a service's time or confirmation on record themselves — entered a paper record or the
+    times from a card, or confirmed it after phoning the elder — does not also approve it."""
+    own_steps = {order.times_entered_by_id}
+    if order.source in (Source.PAPER, Source.IMPORT):
+        own_steps.add(order.requested_by_id)
+    if order.confirmation_method == ConfirmMethod.STAFF:
+        own_steps.add(order.confirmed_by_id)
+    if actor.pk in own_steps:
+        raise PermissionDenied(
+            _("You recorded this service's time or confirmation, so another staff member approves it."),
+            code="care_own_entry",
         )
 
 
@@ -170,11 +196,15 @@ def _requester(order: ServiceOrder) -> list[User]:
 
 
 def _station_staff(order: ServiceOrder) -> list[User]:
-    """Reviewers of the service's community: station and community staff on it or above it."""
+    return _station_staff_of(order.region)
+
+
+def _station_staff_of(region: Region) -> list[User]:
+    """Station and community staff of a community: granted on it or above it."""
     user_ids = StaffGrant.objects.filter(
         revoked_at__isnull=True,
         role__in=[Role.STATION_STAFF, Role.COMMUNITY_STAFF],
-        region__path__in=_ancestor_paths(order.region),
+        region__path__in=_ancestor_paths(region),
     ).values_list("user_id", flat=True)
     return list(User.objects.filter(pk__in=list(user_ids), is_active=True))
 
@@ -334,14 +364,24 @@ def _planned_cost(order: ServiceOrder) -> int:
 # --- requests -----------------------------------------------------------------------------------------------
 
 
+def _moment_problems(**moments: Any) -> list[Problem]:
+    """Each named moment must be a date and time with its time zone (a naive one is a programming error
+    in the caller, reported like any other bad input)."""
+    return [
+        Problem(name, _("Give the date and the time."), "care_bad_time")
+        for name, value in moments.items()
+        if not isinstance(value, dt.datetime) or timezone.is_naive(value)
+    ]
+
+
+def _check_moments(**moments: Any) -> None:
+    problems = _moment_problems(**moments)
+    if problems:
+        raise fail_all(problems)
+
+
 def _window_problems(start: Any, end: Any, *, now: dt.datetime) -> list[Problem]:
-    problems: list[Problem] = []
-    if not isinstance(start, dt.datetime):
-        problems.append(
-            Problem("window_start", _("Give the date and time the service starts."), "care_bad_time")
-        )
-    if not isinstance(end, dt.datetime):
-        problems.append(Problem("window_end", _("Give the date and time the service ends."), "care_bad_time"))
+    problems = _moment_problems(window_start=start, window_end=end)
     if problems:
         return problems
     if end <= start:
@@ -549,7 +589,17 @@ def order_accept(*, actor: User, order: ServiceOrder) -> ServiceOrder:
     volunteer = _member_of(actor)
     if volunteer is None:
         raise PermissionDenied(_("Sign in as a volunteer to take a service."))
-    return _assign(actor, order, volunteer, nearby_required=True)
+    try:
+        return _assign(actor, order, volunteer, nearby_required=True)
+    except ValidationFailed as exc:
+        if exc.code not in MONEY_SIDE or _elder_side(actor, order.elder) is not None:
+            raise
+        # The volunteer is not told whose savings fall short, or by how much.
+        raise ValidationFailed.field(
+            "funding",
+            _("This request cannot be taken right now; the station will arrange it."),
+            code=exc.code,
+        ) from exc
 
 
 def order_assign(*, actor: User, order: ServiceOrder, volunteer: Member) -> ServiceOrder:
@@ -579,6 +629,8 @@ def _assign(actor: User, order: ServiceOrder, volunteer: Member, *, nearby_requi
         )
         if problems:
             raise fail_all(problems)
+        # one volunteer at a time: two acceptances at once by the same volunteer queue here
+        Member.objects.select_for_update().filter(pk=volunteer.pk).first()
         clash = (
             ServiceOrder.objects.filter(
                 volunteer=volunteer,
@@ -595,6 +647,11 @@ def _assign(actor: User, order: ServiceOrder, volunteer: Member, *, nearby_requi
                 % {"name": volunteer.name, "number": clash.number},
                 code="care_overlap",
             )
+        money = rules.funding_problems(
+            policy=policy, elder=locked.elder, funding=locked.funding, payer=locked.payer, day=day
+        )
+        if money:  # still true now? (a priority status revoked, a bond undone since the request)
+            raise fail_all(money)
         locked.volunteer = volunteer
         locked.assigned_by = actor
         locked.assigned_at = clock.now()
@@ -634,6 +691,12 @@ def order_withdraw(*, actor: User, order: ServiceOrder, reason: str) -> ServiceO
             extra={"withdrawn": previous.pk if previous else None, "reason": reason},
         )
         _tell(locked, "care.unassigned", elder_side=True)
+        if previous is not None and actor.member_id != previous.pk:
+            notify(
+                kind="care.taken_off",
+                params=order_params(locked, reason=reason),
+                members=[previous],
+            )
     return locked
 
 
@@ -695,6 +758,8 @@ def order_check_in(*, actor: User, order: ServiceOrder, token: str = "") -> Serv
                 _("The time of this service has passed; ask the station to enter the times from the card."),
                 code="care_window_passed",
             )
+        assert locked.volunteer_id is not None
+        Member.objects.select_for_update().filter(pk=locked.volunteer_id).first()
         busy = (
             ServiceOrder.objects.filter(volunteer_id=locked.volunteer_id, status=Status.IN_PROGRESS)
             .exclude(pk=locked.pk)
@@ -717,12 +782,12 @@ def _service_minutes(
     start: Any, end: Any, travel: Any, policy: Policy, *, now: dt.datetime, start_field: str = "started_at"
 ) -> int:
     """Minutes of service between ``start`` and ``end``, travel excluded, rounded as the policy says."""
-    problems: list[Problem] = []
-    if not isinstance(start, dt.datetime):
-        problems.append(Problem(start_field, _("Give the time the service started."), "care_bad_time"))
-    if not isinstance(end, dt.datetime):
-        problems.append(Problem("ended_at", _("Give the time the service ended."), "care_bad_time"))
-    if not isinstance(travel, int) or isinstance(travel, bool) or travel < 0:
+    problems = _moment_problems(**{start_field: start, "ended_at": end})
+    if (
+        not isinstance(travel, int)
+        or isinstance(travel, bool)
+        or not 0 <= travel <= rules.MAX_SERVICE_MINUTES
+    ):
         problems.append(
             Problem(
                 "travel_minutes", _("Travel time is a whole number of minutes, 0 or more."), "care_bad_travel"
@@ -823,16 +888,16 @@ def order_times_record(
         locked = _locked(order)
         _not_involved(actor, locked)
         transition_check(locked.status, Status.COMPLETED)
-        if not isinstance(started_at, dt.datetime):
-            raise fail(Problem("started_at", _("Give the time the service started."), "care_bad_time"))
+        _check_moments(started_at=started_at, ended_at=ended_at)
         policy = rules.policy_for(locked.region, local_day(started_at))
         minutes = _service_minutes(started_at, ended_at, travel_minutes, policy, now=now)
         assert locked.volunteer is not None
         locked.overlap_flag = _overlaps_recorded(locked.volunteer, started_at, ended_at, locked.pk)
         locked.checked_in_at = started_at
         locked.checked_out_at = ended_at
-        locked.check_in_method = locked.check_in_method or TimeMethod.PAPER
+        locked.check_in_method = TimeMethod.PAPER  # the times on record are the card's, whatever came before
         locked.check_out_method = TimeMethod.PAPER
+        locked.times_entered_by = actor
         locked.travel_minutes = travel_minutes
         locked.service_minutes = minutes
         locked.paper_card_ref = card_ref
@@ -854,10 +919,26 @@ def order_times_record(
 # --- confirmation -------------------------------------------------------------------------------------------
 
 
+def _not_serving(actor: User, elder: Member) -> None:
+    """Staff who also volunteer never handle the confirmation secrets of an elder they serve: the PIN and the
+    card's codes exist so that the elder, not the volunteer, says a service happened."""
+    if actor.member_id is None:
+        return
+    serving = ServiceOrder.objects.filter(
+        elder=elder, volunteer_id=actor.member_id, status__in=BUSY | DONE
+    ).exists()
+    if serving:
+        raise PermissionDenied(
+            _("You volunteer for this elder, so another staff member handles their PIN and service card."),
+            code="care_own_service",
+        )
+
+
 def elder_pin_set(*, actor: User, elder: Member, pin: str) -> None:
     """Set the PIN the elder types on a volunteer's phone to confirm a service (4–6 digits, not trivial)."""
     if _member_of(actor) is None or actor.member_id != elder.pk:
         access_check(actor, Perm.CARE_MANAGE, elder.home_region)
+        _not_serving(actor, elder)
     pin = cards.ascii_digits(pin)
     if not re.fullmatch(r"[0-9]{4,6}", pin):
         raise ValidationFailed.field("pin", _("A PIN is 4 to 6 digits."), code="care_bad_pin")
@@ -867,8 +948,10 @@ def elder_pin_set(*, actor: User, elder: Member, pin: str) -> None:
     with transaction.atomic():
         secret, _created = ElderSecret.objects.select_for_update().get_or_create(elder=elder)
         secret.pin_hash = _pin_digest(elder, pin)
+        secret.pin_set_by = actor
         secret.failed_attempts = 0
         secret.locked_until = None
+        secret.lockouts = 0
         secret.save()
         audit_record(
             actor=actor,
@@ -889,6 +972,7 @@ def _pin_digest(elder: Member, pin: str) -> str:
 def service_card_issue(*, actor: User, elder: Member) -> ServiceCard:
     """Print a new service card for the elder; the previous card stops working."""
     access_check(actor, Perm.CARE_MANAGE, elder.home_region)
+    _not_serving(actor, elder)
     if not elder.is_elder:
         raise ValidationFailed.field(
             "elder", _("%(name)s is not registered as an elder.") % {"name": elder.name}
@@ -908,15 +992,65 @@ def service_card_issue(*, actor: User, elder: Member) -> ServiceCard:
     return card
 
 
-def _check_secret(elder: Member, method: str, value: str) -> int | None:
+def _secret_not_known_to(actor: User, elder: Member, method: str) -> None:
+    """A volunteer who set the elder's PIN, or issued or printed their card, cannot be confirmed with it."""
+    if method == ConfirmMethod.PIN:
+        known = ElderSecret.objects.filter(elder=elder, pin_set_by=actor).exists()
+    else:
+        card = ServiceCard.objects.filter(elder=elder, revoked_at__isnull=True).first()
+        known = card is not None and (
+            card.issued_by_id == actor.pk
+            or AuditEvent.objects.filter(
+                actor=actor, event_type="care.card.printed", new__serial=card.serial
+            ).exists()
+        )
+    if known:
+        raise PermissionDenied(
+            _(
+                "You know this elder's code yourself; the elder confirms on their own device, a relative "
+                "confirms, or the station phones them."
+            ),
+            code="care_own_secret",
+        )
+
+
+@dataclass(frozen=True)
+class CardPrint:
+    card: ServiceCard
+    token: str
+    codes: list[tuple[int, str]]
+
+
+def service_card_print(*, actor: User, elder: Member) -> CardPrint:
+    """What the printed card shows — the QR token and the 20 one-time codes — for staff of the elder's
+    community who do not serve them. Every printing is logged, since the codes confirm services."""
+    access_check(actor, Perm.CARE_MANAGE, elder.home_region)
+    _not_serving(actor, elder)
+    card = ServiceCard.objects.filter(elder=elder, revoked_at__isnull=True).first()
+    if card is None:
+        raise NotFound(_("%(name)s has no service card yet.") % {"name": elder.name}, code="care_no_card")
+    audit_record(
+        actor=actor,
+        event_type="care.card.printed",
+        subject=elder,
+        region=elder.home_region,
+        new={"serial": card.serial},
+        on_behalf_of=elder,
+    )
+    return CardPrint(card=card, token=cards.card_token(card.serial), codes=cards.card_codes(card.serial))
+
+
+def _check_secret(elder: Member, method: str, value: str) -> tuple[int, str] | None:
     """Check a PIN or card code with a lockout. Failures are counted in their own transaction: called outside
     any transaction (as ``order_confirm`` does), a refusal is committed before it is raised. Returns the card
-    code's number for a card code. A code already used is refused without counting as a guess."""
+    code's number and the card's serial for a card code. A code already used is refused without counting as
+    a guess."""
     now = clock.now()
     secret, _created = ElderSecret.objects.get_or_create(elder=elder)
     if secret.locked_until is not None and secret.locked_until > now:
         raise ConfirmationLocked(extra={"until": secret.locked_until.isoformat()})
     number: int | None = None
+    serial = ""
     if method == ConfirmMethod.PIN:
         if not secret.pin_hash:
             raise ValidationFailed.field(
@@ -934,28 +1068,39 @@ def _check_secret(elder: Member, method: str, value: str) -> int | None:
                 _("%(name)s has no service card; the station prints one.") % {"name": elder.name},
                 code="care_no_card",
             )
+        serial = card.serial
         number = cards.card_code_match(card.serial, value or "")
         if number is not None and number in card.used_codes:
             raise ValidationFailed.field("code", _("This code was already used."), code="care_code_used")
         ok = number is not None
         field_name = "code"
     if ok:
-        if secret.failed_attempts:
-            ElderSecret.objects.filter(pk=secret.pk).update(failed_attempts=0)
-        return number
+        if secret.failed_attempts or secret.lockouts:
+            ElderSecret.objects.filter(pk=secret.pk).update(failed_attempts=0, lockouts=0)
+        return (number, serial) if number is not None else None
     limit = settings.CARE_CONFIRM_MAX_FAILURES
     with transaction.atomic():
         ElderSecret.objects.filter(pk=secret.pk).update(failed_attempts=F("failed_attempts") + 1)
         failures = ElderSecret.objects.values_list("failed_attempts", flat=True).get(pk=secret.pk)
         if failures >= limit:
-            until = now + dt.timedelta(minutes=settings.CARE_CONFIRM_LOCK_MINUTES)
-            ElderSecret.objects.filter(pk=secret.pk).update(failed_attempts=0, locked_until=until)
+            # each lock in a row lasts twice as long as the last (a week at most); the station is told
+            lockouts = ElderSecret.objects.values_list("lockouts", flat=True).get(pk=secret.pk)
+            minutes = min(settings.CARE_CONFIRM_LOCK_MINUTES * 2 ** min(lockouts, 16), 7 * 24 * 60)
+            until = now + dt.timedelta(minutes=minutes)
+            ElderSecret.objects.filter(pk=secret.pk).update(
+                failed_attempts=0, locked_until=until, lockouts=F("lockouts") + 1
+            )
             audit_record(
                 actor=None,
                 event_type="care.confirm.locked",
                 subject=elder,
                 region=elder.home_region,
-                new={"until": until.isoformat()},
+                new={"until": until.isoformat(), "lockouts": lockouts + 1},
+            )
+            notify(
+                kind="care.confirm_locked",
+                params={"elder": elder.name, "until": timezone.localtime(until).strftime("%Y-%m-%d %H:%M")},
+                users=_station_staff_of(elder.home_region),
             )
     if failures >= limit:
         raise ConfirmationLocked(extra={"until": until.isoformat()})
@@ -1001,14 +1146,26 @@ def order_confirm(
             raise fail_all(problems)
     if order.status != Status.COMPLETED:
         transition_check(order.status, Status.CONFIRMED)
-    number = None
+    code = None
     if method in (ConfirmMethod.PIN, ConfirmMethod.CARD_CODE):
-        number = _check_secret(order.elder, method, secret)
+        _secret_not_known_to(actor, order.elder, method)
+        code = _check_secret(order.elder, method, secret)
+    number, used_serial = code if code is not None else (None, "")
     with transaction.atomic():
         locked = _locked(order)
         transition_check(locked.status, Status.CONFIRMED)
         if number is not None:
-            card = ServiceCard.objects.select_for_update().get(elder=locked.elder, revoked_at__isnull=True)
+            card = (
+                ServiceCard.objects.select_for_update()
+                .filter(elder=locked.elder, revoked_at__isnull=True)
+                .first()
+            )
+            if card is None or card.serial != used_serial:
+                raise ValidationFailed.field(
+                    "code",
+                    _("The elder's card was just replaced; use a code from the new card."),
+                    code="care_card_revoked",
+                )
             if number in card.used_codes:
                 raise ValidationFailed.field("code", _("This code was already used."), code="care_code_used")
             card.used_codes = [*card.used_codes, number]
@@ -1055,8 +1212,7 @@ def paper_record_create(
     notes = _text(notes, "notes", 500, problems)
     if problems:
         raise fail_all(problems)
-    if not isinstance(started_at, dt.datetime):
-        raise fail(Problem("started_at", _("Give the time the service started."), "care_bad_time"))
+    _check_moments(started_at=started_at, ended_at=ended_at)
     now = clock.now()
     day = local_day(started_at)
     policy = rules.policy_for(elder.home_region, day)
@@ -1121,6 +1277,7 @@ def paper_record_create(
             service_minutes=minutes,
             overlap_flag=_overlaps_recorded(volunteer, started_at, ended_at, None),
             paper_card_ref=card_ref,
+            times_entered_by=actor,
             confirmed_at=now,
             confirmed_by=actor,
             confirmation_method=ConfirmMethod.PAPER,
@@ -1148,6 +1305,7 @@ def paper_record_create(
             },
             on_behalf_of=elder,
         )
+        _tell(order, "care.paper_entered", volunteer=True, elder_side=True, minutes=minutes)
     return order
 
 
@@ -1213,7 +1371,7 @@ def _paper_time(day: str, clock: str, name: str) -> dt.datetime:
 
 def _paper_line(actor: User, cells: dict[str, str]) -> ServiceOrder:
     travel_text = cells["travel_minutes"].strip() or "0"
-    if not travel_text.isdigit():
+    if not re.fullmatch(r"[0-9]{1,4}", travel_text):
         raise ValidationFailed.field("travel_minutes", _("a whole number of minutes"))
     funding = cells["funding"].strip() or Funding.PUBLIC
     if funding not in Funding.values:
@@ -1321,6 +1479,20 @@ def _credit(order: ServiceOrder, actor: User, *, key: str) -> None:
     policy = rules.policy_for(order.region, day)
     category = rules.category_in(policy, order.category.code)
     amount = rules.weighted(order.service_minutes, category.coefficient_permille)
+    # Locks in one order everywhere — the service row (held by the caller), the budget, the accounts by
+    # number — so that the daily cap, the budget and the account cap are read under lock.
+    budget = None
+    if order.budget_id is not None:
+        budget = FundBudget.objects.select_for_update().select_related("region").get(pk=order.budget_id)
+    payer = _funding_account(order, policy)
+    volunteer_account_id = Account.objects.values_list("pk", flat=True).get(member__pk=order.volunteer.pk)
+    locked_accounts = {
+        a.pk: a
+        for a in Account.objects.select_for_update()
+        .filter(pk__in={payer.pk, volunteer_account_id})
+        .order_by("pk")
+    }
+    payer, volunteer_account = locked_accounts[payer.pk], locked_accounts[volunteer_account_id]
     capped = 0
     cap = policy.daily_earning_cap_minutes
     if cap is not None:
@@ -1336,27 +1508,26 @@ def _credit(order: ServiceOrder, actor: User, *, key: str) -> None:
             capped, amount = amount - room, room
     if amount <= 0:
         raise ValidationFailed.field("minutes", _("Nothing to credit."), code="care_nothing_to_credit")
-    payer = _funding_account(order, policy)
-    if order.budget_id is not None:
-        budget = FundBudget.objects.select_for_update().select_related("region").get(pk=order.budget_id)
+    if budget is not None:
         extra = amount - order.reserved_minutes
         if extra > 0 and budget.remaining_minutes < extra:
             raise _budget_exhausted(budget)
         FundBudget.objects.filter(pk=budget.pk).update(committed_minutes=F("committed_minutes") + extra)
-    volunteer_account = Account.objects.get(member__pk=order.volunteer.pk)
-    legs = [ledger.Leg(payer.pk, -amount)]
     overflow = 0
     if volunteer_account.cap is not None and policy.cap_overflow == CapOverflow.POOL:
         room_in_account = max(volunteer_account.cap - volunteer_account.balance, 0)
         overflow = max(amount - room_in_account, 0)
-    if amount - overflow:
-        legs.append(ledger.Leg(volunteer_account.pk, amount - overflow))
+    # One leg per account: when the pool pays and also takes the overflow, the two net out.
+    net: dict[int, int] = {payer.pk: -amount}
+    net[volunteer_account.pk] = net.get(volunteer_account.pk, 0) + amount - overflow
     if overflow:
-        legs.append(ledger.Leg(_pool_account(policy).pk, overflow))
+        pool = _pool_account(policy)
+        net[pool.pk] = net.get(pool.pk, 0) + overflow
+    legs = [ledger.Leg(account_id, minutes) for account_id, minutes in sorted(net.items()) if minutes]
     request = ledger.PostRequest(
         idempotency_key=key,
         kind=TransactionKind.SERVICE_CREDIT,
-        legs=tuple(sorted(legs, key=lambda leg: leg.account_id)),
+        legs=tuple(legs),
         memo=f"{order.number} {category.code} {order.service_minutes}min x{category.coefficient_permille}‰",
         actor_id=actor.pk,
         subject=order.number,
@@ -1397,11 +1568,7 @@ def order_approve(*, actor: User, order: ServiceOrder) -> ServiceOrder:
         _not_involved(actor, locked)
         if locked.status == Status.CREDITED:
             return locked
-        if locked.source in (Source.PAPER, Source.IMPORT) and locked.requested_by_id == actor.pk:
-            raise PermissionDenied(
-                _("You entered this paper record, so another staff member approves it."),
-                code="care_own_entry",
-            )
+        _second_pair_of_eyes(actor, locked)
         transition_check(locked.status, Status.APPROVED)
         locked.reviewed_by = actor
         locked.reviewed_at = clock.now()
@@ -1421,6 +1588,8 @@ def order_approve(*, actor: User, order: ServiceOrder) -> ServiceOrder:
             },
         )
         _tell(locked, "care.credited", volunteer=True, credited=locked.credited_minutes or 0)
+        if locked.funding in (Funding.OWN, Funding.FAMILY):
+            _tell(locked, "care.paid", elder_side=True, credited=locked.credited_minutes or 0)
     return locked
 
 
@@ -1547,6 +1716,8 @@ def dispute_resolve(
         if locked_dispute.resolved_at is not None:
             raise Conflict(_("This complaint is already resolved."), code="care_dispute_resolved")
         locked = _locked(order)
+        if locked.budget_id is not None:  # the budget before the accounts, as everywhere
+            FundBudget.objects.select_for_update().filter(pk=locked.budget_id).first()
         was_credited = (
             locked.credit_transaction_id is not None and locked_dispute.from_status == Status.CREDITED
         )
@@ -1640,14 +1811,20 @@ def orders_escalate(*, now: dt.datetime | None = None) -> int:
     unconfirmed = Q(
         status=Status.COMPLETED, checked_out_at__lte=now - dt.timedelta(hours=settings.CARE_ESCALATE_HOURS)
     )
-    not_started = Q(status=Status.ASSIGNED, window_end__lte=now - dt.timedelta(hours=NOT_STARTED_HOURS))
+    not_started = Q(
+        status__in=[Status.ASSIGNED, Status.IN_PROGRESS],
+        window_end__lte=now - dt.timedelta(hours=NOT_STARTED_HOURS),
+    )
     count = 0
     for order in ServiceOrder.objects.filter(unconfirmed | not_started, escalated_at__isnull=True).order_by(
         "pk"
     )[:1000]:
         with transaction.atomic():
             locked = _locked(order)
-            if locked.status not in (Status.COMPLETED, Status.ASSIGNED) or locked.escalated_at is not None:
+            if (
+                locked.status not in (Status.COMPLETED, Status.ASSIGNED, Status.IN_PROGRESS)
+                or locked.escalated_at
+            ):
                 continue
             locked.escalated_at = now
             locked.save(update_fields=["escalated_at", "updated_at"])
@@ -1661,8 +1838,10 @@ def orders_escalate(*, now: dt.datetime | None = None) -> int:
             )
             if locked.status == Status.COMPLETED:
                 _tell(locked, "care.escalated", station=True, minutes=locked.service_minutes or 0)
-            else:
+            elif locked.status == Status.ASSIGNED:
                 _tell(locked, "care.not_started", station=True)
+            else:
+                _tell(locked, "care.not_checked_out", station=True)
             count += 1
     return count
 
@@ -1736,7 +1915,11 @@ def certification_revoke(*, actor: User, certification: Certification) -> Certif
 def fund_budget_set(*, actor: User, region: Region, year: int, limit_minutes: int) -> FundBudget:
     """Set the public fund's budget of a jurisdiction for a year (never below what is already committed)."""
     access_check(actor, Perm.FUNDS_MANAGE, region)
-    if not isinstance(limit_minutes, int) or isinstance(limit_minutes, bool) or limit_minutes < 0:
+    if (
+        not isinstance(limit_minutes, int)
+        or isinstance(limit_minutes, bool)
+        or not 0 <= limit_minutes <= MAX_BUDGET_MINUTES
+    ):
         raise ValidationFailed.field("limit_minutes", _("A whole number of minutes, 0 or more."))
     if not isinstance(year, int) or not 2000 <= year <= 2100:
         raise ValidationFailed.field("year", _("A year such as 2027."))
@@ -1772,6 +1955,7 @@ def fund_budget_set(*, actor: User, region: Region, year: int, limit_minutes: in
 __all__ = [
     "PAPER_COLUMNS",
     "BatchResult",
+    "CardPrint",
     "ConfirmationLocked",
     "PaperImportFailed",
     "PaperImportReport",
@@ -1801,4 +1985,5 @@ __all__ = [
     "paper_import",
     "paper_record_create",
     "service_card_issue",
+    "service_card_print",
 ]

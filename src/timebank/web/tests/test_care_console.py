@@ -121,7 +121,7 @@ def test_assigning_nobody_or_someone_unsuitable_is_explained(browser, post, stat
     assert order.status == Status.OPEN
 
 
-def test_times_from_the_paper_card_and_a_phone_confirmation(browser, post, station, helper):
+def test_times_from_the_paper_card_and_a_phone_confirmation(browser, post, station, reviewer, helper):
     order = care.order_accept(actor=user_of(helper), order=post())
     desk = browser(station)
     day = at(1).date().isoformat()
@@ -147,8 +147,9 @@ def test_times_from_the_paper_card_and_a_phone_confirmation(browser, post, stati
     )
     order.refresh_from_db()
     assert (order.status, order.confirmation_method) == (Status.CONFIRMED, "staff")
-    # and then approve it from its page
-    assert desk.post(f"/console/care/{order.pk}/approve/").status_code == 302
+    # then the one who entered the times and confirmed cannot also approve: a second person does, from its page
+    assert desk.post(f"/console/care/{order.pk}/approve/").status_code == 403
+    assert browser(reviewer).post(f"/console/care/{order.pk}/approve/").status_code == 302
     order.refresh_from_db()
     assert (order.status, order.credited_minutes) == (Status.CREDITED, 70)
     assert zh_minutes(70) in html_of(desk.get(f"/console/care/{order.pk}/"))

@@ -21,8 +21,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from timebank.audit.selectors import audit_events_visible
-from timebank.audit.services import audit_record
-from timebank.care import cards, selectors
+from timebank.care import selectors
 from timebank.care import services as care
 from timebank.care.models import ConfirmMethod, ServiceOrder, Status
 from timebank.care.states import ALLOWED
@@ -565,30 +564,16 @@ def person_card(request: HttpRequest, member_id: int) -> HttpResponse:
     printing is logged, since the codes confirm services."""
     user = _care_staff(request, Perm.CARE_MANAGE)
     member = people.member_get(user, member_id)
-    if not access_has(user, Perm.CARE_MANAGE, member.home_region):
-        raise PermissionDenied()
-    current = selectors.card_current(member)
-    if current is None:
-        raise NotFound(_("%(name)s has no service card yet.") % {"name": member.name}, code="care_no_card")
-    url = request.build_absolute_uri(
-        reverse("web:care-card", kwargs={"token": cards.card_token(current.serial)})
-    )
-    audit_record(
-        actor=user,
-        event_type="care.card.printed",
-        subject=member,
-        region=member.home_region,
-        new={"serial": current.serial},
-        on_behalf_of=member,
-    )
+    printed = care.service_card_print(actor=user, elder=member)
+    url = request.build_absolute_uri(reverse("web:care-card", kwargs={"token": printed.token}))
     return render(
         request,
         "web/console/care/card_print.html",
         {
             "member": member,
-            "card": current,
+            "card": printed.card,
             "url": url,
             "qr_svg": segno.make(url, error="m").svg_inline(scale=4, dark="#000", light="#fff"),
-            "codes": cards.card_codes(current.serial),
+            "codes": printed.codes,
         },
     )
