@@ -43,7 +43,8 @@ def fail_all(problems: list[Problem]) -> ValidationFailed:
     for p in problems:
         fields.setdefault(p.field, []).append(p.message)
     first = problems[0]
-    return ValidationFailed(first.message, fields=fields, code=first.code if len(problems) == 1 else None)
+    codes = {p.code for p in problems}
+    return ValidationFailed(first.message, fields=fields, code=first.code if len(codes) == 1 else None)
 
 
 def local_day(moment: dt.datetime) -> dt.date:

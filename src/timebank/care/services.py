@@ -1715,6 +1715,10 @@ def dispute_resolve(
         locked_dispute = Dispute.objects.select_for_update().get(pk=dispute.pk)
         if locked_dispute.resolved_at is not None:
             raise Conflict(_("This complaint is already resolved."), code="care_dispute_resolved")
+        if locked_dispute.raised_by_id == actor.pk:
+            raise PermissionDenied(
+                _("You raised this complaint, so another staff member decides it."), code="care_own_entry"
+            )
         locked = _locked(order)
         if locked.budget_id is not None:  # the budget before the accounts, as everywhere
             FundBudget.objects.select_for_update().filter(pk=locked.budget_id).first()

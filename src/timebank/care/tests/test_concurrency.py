@@ -150,3 +150,91 @@ def test_two_complaints_at_once_open_one_dispute(helper: Member, station: User, 
     done.refresh_from_db()
     assert done.status == Status.DISPUTED
     assert done.disputes.count() == 1
+
+
+def test_the_daily_cap_holds_when_two_approvals_come_together(
+    station: User, reviewer: User, tree: dict[str, Region], helper: Member, old_elder: Member
+) -> None:
+    # given 雁荡 caps a volunteer's day at two hours, and two 72-minute cards of one day
+    from timebank.regions import services as regions
+
+    rules = regions.policy_preset_rules("shanghai-2026")
+    rules.update(name="雁荡每日上限", daily_earning_cap_minutes=120)
+    regions.policy_create(
+        actor=None, region=tree["310101023001"], effective_from=dt.date(2020, 1, 1), rules=rules
+    )
+    cards = [
+        care.paper_record_create(
+            actor=station,
+            elder=old_elder,
+            volunteer=helper,
+            category="assistance",
+            started_at=at(-1, 8 + 2 * i),
+            ended_at=at(-1, 9 + 2 * i, 12),
+            funding=Funding.OWN,
+        )
+        for i in range(2)
+    ]
+    # when both are approved at once
+    escaped = run_together(2, lambda i: care.order_approve(actor=reviewer, order=cards[i]))
+    # then together they credit exactly the cap
+    assert escaped == []
+    assert balance(helper) == (120, 0)
+
+
+def test_one_volunteer_accepting_two_overlapping_requests_at_once_gets_one(
+    post: Callable[..., ServiceOrder], helper: Member
+) -> None:
+    orders = [
+        post(window_start=at(1, 10), window_end=at(1, 11)),
+        post(window_start=at(1, 10, 30), window_end=at(1, 12)),
+    ]
+    escaped = run_together(2, lambda i: care.order_accept(actor=user_of(helper), order=orders[i]))
+    assert codes(escaped) == ["care_overlap"]
+    assert ServiceOrder.objects.filter(volunteer=helper, status=Status.ASSIGNED).count() == 1
+
+
+def test_approvals_and_dispute_decisions_on_one_budget_never_deadlock(
+    station: User,
+    reviewer: User,
+    operator: User,
+    tree: dict[str, Region],
+    helper: Member,
+    old_elder: Member,
+    admin_user: User,
+) -> None:
+    # given public-fund services: some confirmed, some credited and disputed
+    people.priority_group_verify(actor=station, member=old_elder, group="living_alone")
+    care.fund_budget_set(actor=operator, region=tree["310101"], year=at(-1).year, limit_minutes=100_000)
+
+    def card(i: int) -> ServiceOrder:
+        return care.paper_record_create(
+            actor=station,
+            elder=old_elder,
+            volunteer=helper,
+            category="assistance",
+            started_at=at(-1 - i, 9),
+            ended_at=at(-1 - i, 10),
+            funding=Funding.PUBLIC,
+        )
+
+    to_approve = [card(i) for i in range(6)]
+    disputes = []
+    for i in range(6, 12):
+        credited = care.order_approve(actor=reviewer, order=card(i))
+        disputes.append(care.order_dispute(actor=user_of(old_elder), order=credited, reason="时间不对"))
+    # when approvals and "void" decisions run together
+    escaped = run_together(
+        12,
+        lambda i: (
+            care.order_approve(actor=reviewer, order=to_approve[i])
+            if i < 6
+            else care.dispute_resolve(
+                actor=admin_user, dispute=disputes[i - 6], outcome="void", resolution="核实未服务"
+            )
+        ),
+    )
+    # then none failed, and the budget holds what was credited
+    assert escaped == []
+    assert FundBudget.objects.get().committed_minutes == 6 * 60
+    assert balance(helper) == (6 * 60, 0)

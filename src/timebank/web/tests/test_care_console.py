@@ -147,7 +147,7 @@ def test_times_from_the_paper_card_and_a_phone_confirmation(browser, post, stati
     )
     order.refresh_from_db()
     assert (order.status, order.confirmation_method) == (Status.CONFIRMED, "staff")
-    # then the one who entered the times and confirmed cannot also approve: a second person does, from its page
+    # then whoever entered the times and confirmed cannot also approve: a second person does, from its page
     assert desk.post(f"/console/care/{order.pk}/approve/").status_code == 403
     assert browser(reviewer).post(f"/console/care/{order.pk}/approve/").status_code == 302
     order.refresh_from_db()
