@@ -1601,10 +1601,17 @@ class BatchResult:
 
 def orders_approve(*, actor: User, orders: Iterable[ServiceOrder]) -> BatchResult:
     """Approve many services; each is approved or refused on its own (one elder short of savings does not
-    hold up the rest), and the reasons are returned."""
+    hold up the rest), and the reasons are returned. A service flagged as overlapping another is looked at
+    on its own page, never approved in a batch."""
     result = BatchResult()
     for order in orders:
         try:
+            if order.overlap_flag and order.status != Status.CREDITED:
+                raise Conflict(
+                    _("%(number)s overlaps another service of the volunteer; approve it on its own page.")
+                    % {"number": order.number},
+                    code="care_flagged",
+                )
             result.approved.append(order_approve(actor=actor, order=order))
         except ApplicationError as exc:
             result.failed.append((order, exc))

@@ -397,11 +397,11 @@ def _paper_cards(cast: Cast, today: dt.date) -> None:
     bulk from a CSV file, then approved."""
     rows = [PAPER_CSV_HEADER]
     lines = [
-        ("吴建国", "马玉兰", "assistance", 120, 10, 60, "理发"),
-        ("吴建国", "宋佩玲", "assistance", 118, 14, 45, "理发"),
-        ("徐桂芳", "何春生", "culture_recreation", 110, 9, 90, "教写毛笔字"),
-        ("黄志明", "高凤英", "legal_aid", 105, 15, 60, "咨询房屋继承"),
-        ("郑雅琴", "马玉兰", "emotional_support", 100, 10, 60, "陪聊"),
+        ("吴建国", "马玉兰", "assistance", 165, 10, 60, "理发"),
+        ("吴建国", "宋佩玲", "assistance", 163, 14, 45, "理发"),
+        ("徐桂芳", "何春生", "culture_recreation", 158, 9, 90, "教写毛笔字"),
+        ("黄志明", "高凤英", "legal_aid", 152, 15, 60, "咨询房屋继承"),
+        ("郑雅琴", "马玉兰", "emotional_support", 147, 10, 60, "陪聊"),
     ]
     for volunteer, elder, category, days_ago, hour, minutes, note in lines:
         day = today - dt.timedelta(days=days_ago)
@@ -411,7 +411,7 @@ def _paper_cards(cast: Cast, today: dt.date) -> None:
             f"P-{days_ago:03d},{cast.members[volunteer].mobile},{_ref(cast.members[elder])},{category},"
             f"{day.isoformat()},{hour:02d}:00,{end:%H:%M},10,{funding},,{note}"
         )
-    with clock.replay_at(_moment(today - dt.timedelta(days=95), 10)):
+    with clock.replay_at(_moment(today - dt.timedelta(days=HISTORY_DAYS - 2), 10)):
         report = care.paper_import(actor=cast.community, text="\n".join(rows) + "\n")
         care.orders_approve(actor=cast.station, orders=report.created)
 

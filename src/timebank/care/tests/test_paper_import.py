@@ -126,7 +126,9 @@ def test_a_wrong_header_is_refused(station: User) -> None:
     assert caught.value.fields == {"file": ["line 1: wrong header"]}
 
 
-def test_overlapping_cards_are_flagged_not_refused(old_elder: Member, helper: Member, station: User) -> None:
+def test_overlapping_cards_are_flagged_not_refused(
+    old_elder: Member, helper: Member, station: User, reviewer: User
+) -> None:
     # given two cards of the same volunteer whose times overlap
     other = member(
         station, old_elder.home_region, "赵老伯", birth=dt.date(1940, 1, 1), sex="M", is_elder=True
@@ -143,7 +145,13 @@ def test_overlapping_cards_are_flagged_not_refused(old_elder: Member, helper: Me
     )
     report = care.paper_import(actor=station, text=text)
     assert report.flagged == 1
-    assert [o.overlap_flag for o in sorted(report.created, key=lambda o: o.pk)] == [False, True]
+    first, second = sorted(report.created, key=lambda o: o.pk)
+    assert (first.overlap_flag, second.overlap_flag) == (False, True)
+    # and a batch approval passes over the flagged one, which is approved on its own once looked at
+    result = care.orders_approve(actor=reviewer, orders=[first, second])
+    assert [o.pk for o in result.approved] == [first.pk]
+    assert [exc.code for _o, exc in result.failed] == ["care_flagged"]
+    assert care.order_approve(actor=reviewer, order=second).status == "credited"
 
 
 def test_staff_of_another_district_cannot_import_our_members(
