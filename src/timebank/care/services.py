@@ -1513,17 +1513,12 @@ def _credit(order: ServiceOrder, actor: User, *, key: str) -> None:
         if extra > 0 and budget.remaining_minutes < extra:
             raise _budget_exhausted(budget)
         FundBudget.objects.filter(pk=budget.pk).update(committed_minutes=F("committed_minutes") + extra)
-    overflow = 0
-    if volunteer_account.cap is not None and policy.cap_overflow == CapOverflow.POOL:
-        room_in_account = max(volunteer_account.cap - volunteer_account.balance, 0)
-        overflow = max(amount - room_in_account, 0)
-    # One leg per account: when the pool pays and also takes the overflow, the two net out.
-    net: dict[int, int] = {payer.pk: -amount}
-    net[volunteer_account.pk] = net.get(volunteer_account.pk, 0) + amount - overflow
-    if overflow:
-        pool = _pool_account(policy)
-        net[pool.pk] = net.get(pool.pk, 0) + overflow
-    legs = [ledger.Leg(account_id, minutes) for account_id, minutes in sorted(net.items()) if minutes]
+    legs, overflow = ledger.credit_legs(
+        source_id=payer.pk,
+        destination=volunteer_account,
+        minutes=amount,
+        overflow_to=_pool_account(policy).pk if policy.cap_overflow == CapOverflow.POOL else None,
+    )
     request = ledger.PostRequest(
         idempotency_key=key,
         kind=TransactionKind.SERVICE_CREDIT,

@@ -35,6 +35,7 @@ __all__ = [
     "account_close",
     "account_limits_set",
     "account_open",
+    "credit_legs",
     "hold_capture",
     "hold_place",
     "hold_release",
@@ -124,6 +125,22 @@ def account_close(*, account: Account) -> Account:
         Account.objects.filter(pk=account.pk).update(status=AccountStatus.CLOSED)
         locked.status = AccountStatus.CLOSED
     return locked
+
+
+def credit_legs(
+    *, source_id: int, destination: Account, minutes: int, overflow_to: int | None
+) -> tuple[tuple[Leg, ...], int]:
+    """The legs that move ``minutes`` from ``source_id`` into ``destination``; with ``overflow_to`` (the pool,
+    where a policy routes what exceeds an account's cap) the excess goes there instead. One leg per account:
+    when the source is also where the overflow goes, the two net out. Returns the legs and the overflow."""
+    overflow = 0
+    if overflow_to is not None and destination.cap is not None:
+        overflow = max(minutes - max(destination.cap - destination.balance, 0), 0)
+    net: dict[int, int] = {source_id: -minutes}
+    net[destination.pk] = net.get(destination.pk, 0) + minutes - overflow
+    if overflow and overflow_to is not None:
+        net[overflow_to] = net.get(overflow_to, 0) + overflow
+    return tuple(Leg(account_id, amount) for account_id, amount in sorted(net.items()) if amount), overflow
 
 
 def transaction_post(request: PostRequest) -> Posted:

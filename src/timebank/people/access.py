@@ -29,6 +29,8 @@ class Perm(StrEnum):
     CARE_MANAGE = "care.manage"
     CARE_REVIEW = "care.review"
     FUNDS_MANAGE = "funds.manage"
+    EXCHANGE_MANAGE = "exchange.manage"
+    MERCHANTS_MANAGE = "merchants.manage"
 
 
 _STATION = frozenset(
@@ -41,6 +43,7 @@ _STATION = frozenset(
         Perm.CARE_VIEW,
         Perm.CARE_MANAGE,
         Perm.CARE_REVIEW,
+        Perm.EXCHANGE_MANAGE,
     }
 )
 
@@ -49,7 +52,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
     Role.COMMUNITY_STAFF: _STATION,
     # Operators set up stations and their staff, so they hold everything station staff hold (a role can
     # only be granted by someone holding all its permissions).
-    Role.OPERATOR: _STATION | {Perm.STAFF_GRANT, Perm.FUNDS_MANAGE},
+    Role.OPERATOR: _STATION | {Perm.STAFF_GRANT, Perm.FUNDS_MANAGE, Perm.MERCHANTS_MANAGE},
     Role.AUDITOR: frozenset({Perm.PEOPLE_VIEW, Perm.AUDIT_VIEW, Perm.CARE_VIEW}),
     Role.PLATFORM_ADMIN: frozenset(Perm),
     Role.MERCHANT_STAFF: frozenset(),

@@ -38,6 +38,9 @@ class Member(TimeStampedModel):
     health_notes_cipher = models.TextField(blank=True, editable=False)
     is_volunteer = models.BooleanField(_("volunteer"), default=False)
     is_elder = models.BooleanField(_("elder (receives services)"), default=False)
+    is_group = models.BooleanField(
+        _("a group (a team or an organisation that volunteers together)"), default=False
+    )
     is_active = models.BooleanField(_("active"), default=True)
     account = models.OneToOneField(
         "ledger.Account",

@@ -72,6 +72,7 @@ MEMBER_FIELDS = frozenset(
         "health_notes",
         "is_volunteer",
         "is_elder",
+        "is_group",
     }
 )
 SENSITIVE = frozenset({"id_number", "health_notes"})
@@ -146,7 +147,7 @@ def _clean_member(data: Mapping[str, Any], *, member: Member | None) -> dict[str
                 ]
             else:
                 out[field] = list(dict.fromkeys(t.strip() for t in tags if t.strip()))
-    for field in ("is_volunteer", "is_elder"):
+    for field in ("is_volunteer", "is_elder", "is_group"):
         if field in data:
             out[field] = bool(data[field])
     if "health_notes" in data:

@@ -78,6 +78,9 @@ class Policy(models.Model):
     transfer_recipient_min_age = models.PositiveSmallIntegerField(
         _("minimum age of a transfer recipient"), null=True, blank=True
     )
+    transfer_annual_limit_minutes = models.PositiveIntegerField(
+        _("yearly limit of transfers and gifts per holder (minutes)"), null=True, blank=True
+    )
     donation_allowed = models.BooleanField(_("donation to the mutual-aid pool allowed"), default=True)
     group_time_donation_only = models.BooleanField(_("group-earned time may only be donated"), default=False)
     goods_allowed = models.BooleanField(_("goods redemption allowed"), default=False)

@@ -232,6 +232,7 @@ POLICY_FIELDS: dict[str, type] = {
     "spouse_may_withdraw": bool,
     "transfer_relations": list,
     "transfer_recipient_min_age": int,
+    "transfer_annual_limit_minutes": int,
     "donation_allowed": bool,
     "group_time_donation_only": bool,
     "goods_allowed": bool,
@@ -247,6 +248,7 @@ POLICY_FIELDS: dict[str, type] = {
 }
 NULLABLE = {
     "hardship_withdrawal_age",
+    "transfer_annual_limit_minutes",
     "transfer_recipient_min_age",
     "purchase_fen_per_coin",
     "account_cap_minutes",

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "timebank.ledger",
     "timebank.notifications",
     "timebank.care",
+    "timebank.exchange",
     "timebank.web",
     "timebank.cli",
 ]
@@ -121,6 +122,9 @@ CARE_CONFIRM_LOCK_MINUTES = env_int("TIMEBANK_CARE_CONFIRM_LOCK_MINUTES", 15)
 CARE_ESCALATE_HOURS = env_int("TIMEBANK_CARE_ESCALATE_HOURS", 48)
 # How often ``timebank serve`` expires stale requests and escalates unconfirmed services (0: never).
 CARE_TICK_EVERY_SECONDS = env_int("TIMEBANK_CARE_TICK_EVERY_SECONDS", 300)
+
+# Goods ordered for minutes wait this many days to be picked up.
+EXCHANGE_PICKUP_DAYS = env_int("TIMEBANK_EXCHANGE_PICKUP_DAYS", 7)
 
 # Notifications: email through Django's backend; SMS through a class with ``send(mobile, text)``.
 EMAIL_BACKEND = env_str("TIMEBANK_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
