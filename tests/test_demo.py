@@ -12,6 +12,8 @@ from django.utils import timezone
 from timebank.audit.models import AuditEvent
 from timebank.care.models import Funding, Rating, ServiceOrder, Source, Status
 from timebank.demo.seed import DEMO_PASSWORD, JINYANG, YANDANG, seed_demo
+from timebank.exchange.models import GuaranteeFund, Purchase, Redemption
+from timebank.ledger.models import Transaction
 from timebank.ledger.verify import ledger_verify
 from timebank.people.models import FamilyBond, Member, PriorityStatus, StaffGrant, User
 from timebank.regions.models import Policy, Region
@@ -176,5 +178,15 @@ def test_the_demo_has_months_of_care_history_through_every_path():
     assert Rating.objects.count() > 20
     assert orders.filter(status=Status.CONFIRMED).count() >= 4  # the station's review queue today
     assert orders.filter(status=Status.OPEN).count() >= 5  # requests volunteers can take
+    # and the withdrawal side: a shop's redemptions, a transfer, an allocation, a purchase, a fund, a move
+    assert set(Redemption.objects.values_list("status", flat=True)) == {
+        "handed_over",
+        "reserved",
+        "cancelled",
+    }
+    kinds = set(Transaction.objects.values_list("kind", flat=True))
+    assert {"transfer", "donation", "allocation", "purchase", "redemption", "service_credit"} <= kinds
+    assert GuaranteeFund.objects.exists() and Purchase.objects.count() == 1
+    assert Member.objects.get(name="罗金宝").home_region.code == "310101023002"
     # and the ledger agrees with itself
     assert ledger_verify().ok

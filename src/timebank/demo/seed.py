@@ -15,6 +15,8 @@ from django.utils import timezone
 
 from timebank.care import services as care
 from timebank.demo.history import Cast, replay_history
+from timebank.exchange import services as exchange
+from timebank.exchange.models import ProductKind, Redemption
 from timebank.ledger import services as ledger
 from timebank.ledger.models import AccountKind, TransactionKind
 from timebank.ledger.sealing import ledger_seal_all
@@ -23,7 +25,7 @@ from timebank.people.models import Member, PriorityGroup, Relation, Role, User
 from timebank.people.validators import id_check_digit
 from timebank.regions import services as regions
 from timebank.regions.models import Policy, Region
-from timebank.regions.selectors import policy_in_force, region_get
+from timebank.regions.selectors import region_get
 
 DEMO_PASSWORD = "Yandang-2026"  # noqa: S105 - printed at start-up; demo data only
 YANDANG = "310101023001"  # 雁荡居委会, 瑞金二路街道, 黄浦区
@@ -237,18 +239,14 @@ def _seed_care(staff: dict[str, User], members: dict[str, Member], admin: User, 
             care.fund_budget_set(
                 actor=admin, region=region_get(code), year=budget_year, limit_minutes=minutes
             )
+    users_by_member = {u.member_id: u for u in User.objects.filter(member__in=members.values())}
     for name, minutes in DONATIONS:
         member = members[name]
-        policy = policy_in_force(member.home_region, timezone.localdate())
-        assert policy is not None and member.account_id is not None
-        pool = ledger.system_account(kind=AccountKind.POOL, region=policy.region)
-        ledger.transfer(
-            idempotency_key=f"demo-donation-{member.pk}",
-            source=member.account_id,
-            destination=pool.pk,
+        exchange.donation_create(
+            actor=users_by_member.get(member.pk) or staff["station"],
+            giver=member,
             minutes=minutes,
-            kind=TransactionKind.DONATION,
-            memo="捐赠给互助池",
+            idempotency_key=f"demo-donation-{member.pk}",
         )
     names = {m.pk: n for n, m in members.items()}
     users = {names[u.member_id]: u for u in User.objects.filter(member__in=members.values()) if u.member_id}
@@ -272,6 +270,104 @@ def _seed_care(staff: dict[str, User], members: dict[str, Member], admin: User, 
         payers={"林淑珍": "林海燕"},
     )
     replay_history(cast, rng)
+    _seed_exchange(staff, members, admin, users_by_member)
+
+
+# The 晋阳 corner shop (the tiered policy allows goods): product, price in minutes, stock.
+SHOP_GOODS = [
+    ("大米 5 公斤", "Rice, 5 kg", 120, 20),
+    ("食用油 1.8 升", "Cooking oil, 1.8 l", 90, 15),
+    ("鸡蛋 30 枚", "Eggs, 30", 45, 30),
+    ("理发券", "Haircut voucher", 60, 10),
+]
+
+
+def _seed_exchange(
+    staff: dict[str, User], members: dict[str, Member], admin: User, users: dict[int | None, User]
+) -> None:
+    """A partner shop in 晋阳 with goods and a clerk, a special right, redemptions in every state, a family
+    transfer, a pool allocation, a purchase with money, the city's guarantee fund and a move."""
+    jinyang = region_get(JINYANG)
+    shop = exchange.merchant_create(
+        actor=admin,
+        name="长阳路便民超市",
+        region=jinyang,
+        address="长阳路 88 号",
+        opening_hours="每天 8:00–20:00",
+    )
+    clerk = people.staff_user_create(actor=admin, username="shop", password=DEMO_PASSWORD, name="杨店员")
+    exchange.merchant_staff_add(actor=admin, merchant=shop, user=clerk)
+    products = {
+        name: exchange.product_save(
+            actor=clerk, merchant=shop, name=name, name_en=name_en, price_minutes=price, stock=stock
+        )
+        for name, name_en, price, stock in SHOP_GOODS
+    }
+    home = exchange.merchant_create(
+        actor=admin,
+        name="虹口区社会福利院",
+        region=region_get("310109"),
+        address="虹口区…",
+        opening_hours="工作日",
+    )
+    exchange.product_save(
+        actor=admin,
+        merchant=home,
+        name="福利院优先入住资格",
+        name_en="Priority admission to the district care home",
+        price_minutes=600_000,
+        stock=2,
+        kind=ProductKind.RIGHT,
+    )
+
+    def order(name: str, product: str) -> Redemption:
+        member = members[name]
+        return exchange.redemption_order(actor=users[member.pk], member=member, product=products[product])
+
+    exchange.redemption_hand_over(actor=clerk, token=exchange.pickup_token(order("钱玉珍", "大米 5 公斤")))
+    exchange.redemption_hand_over(actor=clerk, token=exchange.pickup_token(order("冯家宝", "理发券")))
+    order("冯家宝", "食用油 1.8 升")  # waiting at the shop
+    exchange.redemption_cancel(
+        actor=users[members["钱玉珍"].pk], redemption=order("钱玉珍", "鸡蛋 30 枚"), reason="买重了"
+    )
+    exchange.transfer_create(
+        actor=users[members["林海燕"].pk],
+        giver=members["林海燕"],
+        receiver=members["林淑珍"],
+        minutes=60,
+        idempotency_key="demo-transfer-1",
+        note="给妈妈",
+    )
+    exchange.donation_create(
+        actor=users[members["李秀英"].pk],
+        giver=members["李秀英"],
+        minutes=300,
+        idempotency_key="demo-donation-2",
+    )
+    exchange.pool_allocate(
+        actor=staff["station"],
+        elder=members["何春生"],
+        minutes=120,
+        reason="独居低保，冬季加强探访",
+        idempotency_key="demo-allocation-1",
+    )
+    exchange.purchase_record(
+        actor=staff["hongkou"],
+        member=members["蒋秀兰"],
+        amount_fen=4000,
+        method="mobile",
+        receipt_number="HK-2026-0001",
+    )
+    exchange.guarantee_fund_record(
+        actor=admin,
+        region=region_get("310000"),
+        value_fen=10_000_000_00,
+        fen_per_hour=3000,
+        note="市级兜底保障资金（示例数额）",
+    )
+    exchange.member_move(
+        actor=staff["station"], member=members["罗金宝"], to_region=region_get("310101023002")
+    )
 
 
 # Hours volunteers served before the platform, entered from the paper record cards (minutes).
