@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from timebank.care.tests.conftest import *  # noqa: F403 (policies, staff, members of 雁荡)
-from timebank.care.tests.conftest import deposit, member
+from timebank.care.tests.conftest import _english, deposit, member  # noqa: F401 (messages in English here)
 from timebank.conftest import PASSWORD, staff
 from timebank.exchange import services as exchange
 from timebank.exchange.models import Merchant, Product

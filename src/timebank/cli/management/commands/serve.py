@@ -33,8 +33,10 @@ def _seal() -> None:
 
 def _care_tick() -> None:
     from timebank.care.services import care_tick
+    from timebank.exchange.services import exchange_tick
 
     care_tick()
+    exchange_tick()
 
 
 class Command(RunServer):
@@ -55,8 +57,8 @@ class Command(RunServer):
             "--care-every",
             type=float,
             default=settings.CARE_TICK_EVERY_SECONDS,
-            help="expire past requests and escalate unconfirmed services every N seconds (0: never; "
-            "production runs `timebank care tick` from a timer)",
+            help="expire past requests and uncollected goods, escalate unconfirmed services, every N seconds "
+            "(0: never; production runs `timebank care tick` and `timebank exchange tick` from a timer)",
         )
 
     def inner_run(self, *args: Any, **options: Any) -> None:
