@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from timebank.care.models import ServiceOrder
 from timebank.common.units import format_minutes
-from timebank.notifications.services import Message
+from timebank.notifications.services import Message, in_each_language
 
 MESSAGES = {
     "care.assigned": Message(
@@ -124,17 +125,10 @@ def order_params(order: ServiceOrder, **extra: Any) -> dict[str, Any]:
     for key in ("minutes", "credited"):
         value = params.get(key)
         if isinstance(value, int):
-            with translation.override("zh-hans"):
-                params[key] = format_minutes(value)
-            with translation.override("en"):
-                params[f"{key}_en"] = format_minutes(value)
+            params.update(in_each_language(key, partial(format_minutes, value)))
     return params
 
 
 def in_both_languages(key: str, text: Any) -> dict[str, str]:
     """A translatable phrase (e.g. an outcome's label) as a notice parameter, in Chinese and English."""
-    with translation.override("zh-hans"):
-        zh = str(text)
-    with translation.override("en"):
-        en = str(text)
-    return {key: zh, f"{key}_en": en}
+    return in_each_language(key, lambda: text)

@@ -114,7 +114,7 @@ def coverage(region: Region) -> Coverage:
         .first()
     )
     held = Account.objects.filter(
-        kind=AccountKind.MEMBER, region__path__startswith=region.path, balance__gt=0
+        kind=AccountKind.MEMBER, member__home_region__path__startswith=region.path, balance__gt=0
     ).aggregate(total=Sum("balance"))["total"]
     bought = Purchase.objects.filter(member__home_region__path__startswith=region.path).aggregate(
         total=Sum("minutes")

@@ -40,10 +40,11 @@ from timebank.exchange.models import (
     Redemption,
     RedemptionStatus,
 )
+from timebank.ledger import errors as ledger_errors
 from timebank.ledger import services as ledger
 from timebank.ledger.models import Account, AccountKind, Posting, Transaction, TransactionKind
 from timebank.ledger.services import area_of
-from timebank.notifications.services import notify
+from timebank.notifications.services import in_each_language, notify
 from timebank.people import services as people
 from timebank.people.access import Perm, access_check, access_has
 from timebank.people.models import Member, User
@@ -154,6 +155,21 @@ def _credit_into(
     to the pool where the policy routes it there, and is refused where it does not."""
     policy = _policy(receiver)
     destination = _account(receiver)
+    earlier = Transaction.objects.filter(idempotency_key=key).first()
+    if earlier is not None:
+        # A retry: the answer is the first posting, whatever the receiver's room under a cap is now.
+        sent = Posting.objects.filter(transaction=earlier, account=source).aggregate(total=Sum("amount"))[
+            "total"
+        ]
+        if earlier.kind != kind or -(sent or 0) != minutes:
+            raise ledger_errors.IdempotencyConflict(extra={"detail": f"key={key}"})
+        overflow = minutes - int(
+            Posting.objects.filter(transaction=earlier, account=destination).aggregate(total=Sum("amount"))[
+                "total"
+            ]
+            or 0
+        )
+        return ledger.Posted(earlier.pk, False), overflow
     overflow_to = _pool(policy).pk if policy.cap_overflow == CapOverflow.POOL else None
     legs, overflow = ledger.credit_legs(
         source_id=source.pk, destination=destination, minutes=minutes, overflow_to=overflow_to
@@ -169,8 +185,8 @@ def _credit_into(
         notify(
             kind="exchange.overflow",
             params={
-                "minutes": format_minutes(minutes - overflow),
-                "overflow": format_minutes(overflow),
+                **in_each_language("minutes", lambda: format_minutes(minutes - overflow)),
+                **in_each_language("overflow", lambda: format_minutes(overflow)),
                 "policy": policy.name,
             },
             members=[receiver],
@@ -298,7 +314,7 @@ def transfer_create(
                 )
             notify(
                 kind="exchange.received",
-                params={"giver": giver.name, "minutes": format_minutes(minutes)},
+                params={"giver": giver.name, **in_each_language("minutes", lambda: format_minutes(minutes))},
                 members=[receiver],
             )
     return Moved(posted.transaction_id, posted.created, overflow)
@@ -360,7 +376,7 @@ def pool_allocate(*, actor: User, elder: Member, minutes: int, reason: str, idem
         raise PermissionDenied(_("Another staff member allocates to you."), code="exchange_own_allocation")
     minutes = _minutes(minutes)
     reason = _text(reason, "reason", 300, required=True)
-    key = f"exchange:allocation:{_key(idempotency_key)}"
+    key = f"exchange:allocation:{elder.pk}:{_key(idempotency_key)}"
     if not care_rules.has_verified_priority(elder):
         raise ValidationFailed.field(
             "elder",
@@ -396,7 +412,7 @@ def pool_allocate(*, actor: User, elder: Member, minutes: int, reason: str, idem
             )
             notify(
                 kind="exchange.allocated",
-                params={"minutes": format_minutes(minutes), "reason": reason},
+                params={"reason": reason, **in_each_language("minutes", lambda: format_minutes(minutes))},
                 members=[elder],
             )
     return Moved(posted.transaction_id, posted.created, overflow)
@@ -451,7 +467,7 @@ def purchase_record(
         )
     existing = Purchase.objects.filter(receipt_number=receipt).first()
     if existing is not None:
-        if (existing.member_id, existing.amount_fen) == (member.pk, amount_fen):
+        if (existing.member_id, existing.amount_fen, existing.method) == (member.pk, amount_fen, method):
             return existing  # the same receipt recorded again: a retry
         raise ValidationFailed.field(
             "receipt_number", _("This receipt number was already used."), code="exchange_receipt_used"
@@ -806,7 +822,10 @@ def redemption_hand_over(*, actor: User, token: str) -> Redemption:
         _capture(redemption, actor, RedemptionStatus.HANDED_OVER)
         notify(
             kind="exchange.handed_over",
-            params={"product": redemption.product.name, "minutes": format_minutes(redemption.minutes)},
+            params={
+                "product": redemption.product.name,
+                **in_each_language("minutes", lambda: format_minutes(redemption.minutes)),
+            },
             members=[redemption.member],
         )
     return redemption
@@ -848,7 +867,11 @@ def redemption_decide(*, actor: User, redemption: Redemption, approve: bool, rea
             _close(locked, RedemptionStatus.REFUSED, actor, reason)
         notify(
             kind="exchange.right_decided",
-            params={"product": locked.product.name, "status": locked.get_status_display(), "reason": reason},
+            params={
+                "product": locked.product.name,
+                "reason": reason,
+                **in_each_language("status", lambda: RedemptionStatus(locked.status).label),
+            },
             members=[locked.member],
         )
     return locked
@@ -891,6 +914,15 @@ def member_move(*, actor: User, member: Member, to_region: Region) -> Member:
     with transaction.atomic():
         moved = people.member_update(actor=actor, member=member, changes={"home_region": to_region})
         if not crosses:
+            # the account follows them, under the new home's limits
+            account = Account.objects.get(pk=_account(member).pk)
+            Account.objects.filter(pk=account.pk).update(region=to_region)
+            try:
+                ledger.account_limits_set(
+                    account=account, floor=-new_policy.credit_line_minutes, cap=new_policy.account_cap_minutes
+                )
+            except ApplicationError as exc:
+                raise _over_new_limits(member, new_policy) from exc
             return moved
         old = Account.objects.select_for_update().get(pk=_account(member).pk)
         if old.held:
@@ -915,7 +947,12 @@ def member_move(*, actor: User, member: Member, to_region: Region) -> Member:
             floor=-new_policy.credit_line_minutes,
             cap=new_policy.account_cap_minutes,
         )
+        # Minutes are counted in the two policies' coins: at another unit a fraction of one destination minute
+        # may not carry over; it is recorded in the move (the transaction's memo and the audit log).
         minutes_in = old.balance * new_policy.minutes_per_coin // old_policy.minutes_per_coin
+        left_over = old.balance * new_policy.minutes_per_coin % old_policy.minutes_per_coin
+        if new_policy.account_cap_minutes is not None and minutes_in > new_policy.account_cap_minutes:
+            raise _over_new_limits(member, new_policy)
         posted = None
         if old.balance:
             clearing_out = ledger.system_account(kind=AccountKind.CLEARING, region=_province(old_region))
@@ -933,7 +970,8 @@ def member_move(*, actor: User, member: Member, to_region: Region) -> Member:
                     idempotency_key=f"exchange:move:{old.pk}",
                     kind=TransactionKind.CLEARING,
                     legs=tuple(ledger.Leg(a, m) for a, m in sorted(legs.items()) if m),
-                    memo=f"move {old_policy.minutes_per_coin}->{new_policy.minutes_per_coin} min/coin",
+                    memo=f"move {old_policy.minutes_per_coin}->{new_policy.minutes_per_coin} min/coin"
+                    + (f", {left_over}/{old_policy.minutes_per_coin} min not carried" if left_over else ""),
                     actor_id=actor.pk,
                     policy_id=new_policy.pk,
                 )
@@ -961,11 +999,28 @@ def member_move(*, actor: User, member: Member, to_region: Region) -> Member:
                 new={
                     "account": new.pk,
                     "minutes": minutes_in,
+                    "fraction_not_carried": f"{left_over}/{old_policy.minutes_per_coin}" if left_over else "",
                     "transaction": posted.transaction_id if posted else None,
                 },
                 on_behalf_of=member,
             )
     return Member.objects.get(pk=member.pk)
+
+
+def _over_new_limits(member: Member, policy: Policy) -> ValidationFailed:
+    return ValidationFailed.field(
+        "home_region",
+        _(
+            "%(name)s holds more than %(policy)s lets an account hold (%(cap)s); donate or spend the rest "
+            "first."
+        )
+        % {
+            "name": member.name,
+            "policy": policy.name,
+            "cap": format_minutes(policy.account_cap_minutes or 0),
+        },
+        code="exchange_move_over_cap",
+    )
 
 
 def _province(region: Region) -> Region:

@@ -4,7 +4,7 @@ SMS. In-app rows are written in the caller's transaction; email and SMS go out o
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,6 +33,16 @@ MESSAGES: dict[str, Message] = {}
 def messages_register(messages: Mapping[str, Message]) -> None:
     """Domains register the kinds of notification they send (in their AppConfig.ready)."""
     MESSAGES.update(messages)
+
+
+def in_each_language(key: str, make: Callable[[], Any]) -> dict[str, str]:
+    """A notice parameter that depends on the language (minutes, a status's label), made in Chinese and in
+    English: ``key`` and ``key_en``."""
+    with translation.override("zh-hans"):
+        zh = str(make())
+    with translation.override("en"):
+        en = str(make())
+    return {key: zh, f"{key}_en": en}
 
 
 def render(kind: str, params: Mapping[str, Any]) -> tuple[str, str]:
