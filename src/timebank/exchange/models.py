@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from timebank.common.models import TimeStampedModel
 from timebank.people.models import Member
@@ -69,7 +70,7 @@ class RedemptionStatus(models.TextChoices):
     RESERVED = "reserved", _("Reserved: waiting to be picked up")
     AWAITING_APPROVAL = "awaiting", _("Waiting for staff approval")
     HANDED_OVER = "handed_over", _("Handed over")
-    GRANTED = "granted", _("Granted")
+    GRANTED = "granted", pgettext_lazy("a right asked for", "Granted")
     CANCELLED = "cancelled", _("Cancelled")
     EXPIRED = "expired", _("Expired")
     REFUSED = "refused", _("Refused")

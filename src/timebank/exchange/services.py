@@ -20,7 +20,7 @@ from django.core import signing
 from django.db import IntegrityError, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
-from django.utils.crypto import constant_time_compare
+from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 
 from timebank.audit.services import audit_record
@@ -292,7 +292,7 @@ def transfer_create(
             minutes=minutes,
             kind=kind,
             key=full_key,
-            memo=str(kind),
+            memo="",
             actor=actor,
         )
         if posted.created:
@@ -351,7 +351,7 @@ def donation_create(*, actor: User, giver: Member, minutes: int, idempotency_key
                         key=lambda leg: leg.account_id,
                     )
                 ),
-                memo="donation",
+                memo="",
                 actor_id=actor.pk,
                 policy_id=policy.pk,
             ),
@@ -398,7 +398,7 @@ def pool_allocate(*, actor: User, elder: Member, minutes: int, reason: str, idem
             minutes=minutes,
             kind=TransactionKind.ALLOCATION,
             key=key,
-            memo="allocation",
+            memo="",
             actor=actor,
         )
         if posted.created:
@@ -481,7 +481,7 @@ def purchase_record(
                 minutes=minutes,
                 kind=TransactionKind.PURCHASE,
                 key=f"exchange:purchase:{receipt}",
-                memo="purchase",
+                memo="",
                 actor=actor,
             )
             purchase = Purchase.objects.create(
@@ -634,12 +634,56 @@ def product_save(
     return product
 
 
+def product_restock(*, actor: User, product: Product, added: int) -> Product:
+    """Goods arrived: add them to the stock (an increment, so an order placed meanwhile is not undone)."""
+    merchant = product.merchant
+    if not _works_at(actor, merchant):
+        access_check(actor, Perm.MERCHANTS_MANAGE, merchant.region)
+    if not isinstance(added, int) or isinstance(added, bool) or not 0 < added <= 1_000_000:
+        raise ValidationFailed.field("added", _("How many arrived: a whole number, 1 or more."))
+    with transaction.atomic():
+        Product.objects.filter(pk=product.pk).update(stock=F("stock") + added)
+        audit_record(
+            actor=actor,
+            event_type="exchange.product.restocked",
+            subject=product,
+            region=merchant.region,
+            new={"added": added},
+        )
+    return Product.objects.get(pk=product.pk)
+
+
 # --- redemptions --------------------------------------------------------------------------------------------
 
 
 def pickup_token(redemption: Redemption) -> str:
     """What the member's pick-up QR code carries: the redemption and a secret only it knows, signed."""
     return signing.dumps({"r": redemption.pk, "n": redemption.pickup_nonce}, salt=PICKUP_SALT, compress=False)
+
+
+def pickup_code(redemption: Redemption) -> str:
+    """The same, short enough to read out or type when a scanner fails: the order number and six digits
+    derived from the order's secret (a clerk of that shop, signed in, is the only one who can try it)."""
+    digest = salted_hmac(PICKUP_SALT, redemption.pickup_nonce, algorithm="sha256").hexdigest()
+    return f"{redemption.number}-{int(digest[:10], 16) % 1_000_000:06d}"
+
+
+def _redemption_of_code(token: str) -> Redemption | None:
+    """The redemption a scanned token or a typed short code names, if it is genuine."""
+    text = (token or "").strip().upper()
+    short = re.fullmatch(r"R(\d{1,12})-(\d{6})", text)
+    if short is not None:
+        found = Redemption.objects.filter(pk=int(short.group(1))).first()
+        return found if found is not None and constant_time_compare(pickup_code(found), text) else None
+    try:
+        data = signing.loads((token or "").strip(), salt=PICKUP_SALT)
+    except signing.BadSignature:
+        return None
+    number = data.get("r") if isinstance(data, dict) else None
+    found = Redemption.objects.filter(pk=number).first() if isinstance(number, int) else None
+    if found is None or not constant_time_compare(str(data.get("n", "")), found.pickup_nonce):
+        return None
+    return found
 
 
 def _goods_account(merchant: Merchant) -> Account:
@@ -792,15 +836,8 @@ def _capture(redemption: Redemption, actor: User, status: str) -> None:
 
 def redemption_hand_over(*, actor: User, token: str) -> Redemption:
     """The shop scans the member's pick-up code and hands the goods over: the held minutes are taken."""
-    try:
-        data = signing.loads((token or "").strip(), salt=PICKUP_SALT)
-    except signing.BadSignature as exc:
-        raise ValidationFailed.field(
-            "token", _("This is not a valid pick-up code."), code="exchange_bad_pickup"
-        ) from exc
-    number = data.get("r") if isinstance(data, dict) else None
-    found = Redemption.objects.filter(pk=number).first() if isinstance(number, int) else None
-    if found is None or not constant_time_compare(str(data.get("n", "")), found.pickup_nonce):
+    found = _redemption_of_code(token)
+    if found is None:
         raise ValidationFailed.field(
             "token", _("This is not a valid pick-up code."), code="exchange_bad_pickup"
         )
@@ -912,7 +949,9 @@ def member_move(*, actor: User, member: Member, to_region: Region) -> Member:
         or old_policy.minutes_per_coin != new_policy.minutes_per_coin
     )
     with transaction.atomic():
-        moved = people.member_update(actor=actor, member=member, changes={"home_region": to_region})
+        moved = people.member_update(
+            actor=actor, member=member, changes={"home_region": to_region}, account_moves=True
+        )
         if not crosses:
             # the account follows them, under the new home's limits
             account = Account.objects.get(pk=_account(member).pk)
@@ -1042,8 +1081,10 @@ __all__ = [
     "member_move",
     "merchant_create",
     "merchant_staff_add",
+    "pickup_code",
     "pickup_token",
     "pool_allocate",
+    "product_restock",
     "product_save",
     "purchase_record",
     "redemption_cancel",

@@ -272,9 +272,12 @@ def _open_time_account(home: Region) -> Account:
     )
 
 
-def member_update(*, actor: User, member: Member, changes: Mapping[str, Any]) -> Member:
+def member_update(
+    *, actor: User, member: Member, changes: Mapping[str, Any], account_moves: bool = False
+) -> Member:
     """Change a member's profile. Staff in scope may change everything; a member may change their contact
-    details, languages and skills."""
+    details, languages and skills. A new home in another currency area (province) needs the time account to
+    move too, which only the exchange's move does (``account_moves``)."""
     is_self = actor.member_id == member.pk
     if is_self and not set(changes) <= SELF_EDITABLE:
         # Staff too: nobody changes their own name, ID, roles or home with staff rights.
@@ -286,6 +289,12 @@ def member_update(*, actor: User, member: Member, changes: Mapping[str, Any]) ->
     values = _clean_member(changes, member=member)
     if "home_region" in values:
         access_check(actor, Perm.PEOPLE_MANAGE, values["home_region"])
+        if not account_moves and ledger.area_of(values["home_region"]) != ledger.area_of(member.home_region):
+            raise ValidationFailed.field(
+                "home_region",
+                _("A move to another city carries the time account along: use “Move to another community”."),
+                code="member_move_needs_account",
+            )
     with transaction.atomic():
         locked = Member.objects.select_for_update().get(pk=member.pk)
         old, new = _apply(locked, values)

@@ -3,7 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
 
+from timebank.exchange.selectors import merchants_of
 from timebank.notifications.selectors import notifications_unread_count
 from timebank.people.access import Perm, access_anywhere, access_is_staff
 
@@ -17,6 +19,8 @@ def site(request: HttpRequest) -> dict[str, Any]:
             "can_grant": False,
             "can_care_view": False,
             "can_care_review": False,
+            "can_exchange": False,
+            "is_shop_clerk": False,
             "unread_notices": 0,
         }
     return {
@@ -25,5 +29,7 @@ def site(request: HttpRequest) -> dict[str, Any]:
         "can_view_audit": access_anywhere(user, Perm.AUDIT_VIEW),
         "can_care_view": access_anywhere(user, Perm.CARE_VIEW),
         "can_care_review": access_anywhere(user, Perm.CARE_REVIEW),
+        "can_exchange": access_anywhere(user, Perm.EXCHANGE_MANAGE),
+        "is_shop_clerk": SimpleLazyObject(lambda: merchants_of(user).exists()),  # asked only where shown
         "unread_notices": notifications_unread_count(user),
     }

@@ -24,7 +24,7 @@ class ApplicationErrorMiddleware:
         return None
 
 
-PRIVATE_PREFIXES = ("/console/", "/me/", "/admin/", "/care/", "/notifications/")
+PRIVATE_PREFIXES = ("/console/", "/me/", "/admin/", "/care/", "/notifications/", "/exchange/", "/shop/")
 
 
 class PrivatePagesMiddleware:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from timebank.web.views import auth, care, care_console, console, home, statements
+from timebank.web.views import auth, care, care_console, console, exchange, exchange_console, home, statements
 
 app_name = "web"
 
@@ -39,6 +39,7 @@ urlpatterns = [
         care_console.person_certification_revoke,
         name="person-certification-revoke",
     ),
+    path("console/people/<int:member_id>/move/", exchange_console.person_move, name="person-move"),
     path("console/people/<int:member_id>/pin/", care_console.person_pin, name="person-pin"),
     path("console/people/<int:member_id>/card/", care_console.person_card, name="person-card"),
     path(
@@ -89,4 +90,57 @@ urlpatterns = [
     path("console/care/<int:order_id>/withdraw/", care_console.order_withdraw, name="console-care-withdraw"),
     path("console/care/<int:order_id>/reject/", care_console.order_reject, name="console-care-reject"),
     path("console/care/<int:order_id>/approve/", care_console.order_approve, name="console-care-approve"),
+    # exchange: members
+    path("exchange/give/", exchange.give, name="exchange-give"),
+    path("exchange/donate/", exchange.donate, name="exchange-donate"),
+    path("exchange/shop/", exchange.shop, name="exchange-shop"),
+    path("exchange/shop/<int:product_id>/order/", exchange.order, name="exchange-order"),
+    path("exchange/orders/", exchange.orders, name="exchange-orders"),
+    path("exchange/orders/<int:redemption_id>/cancel/", exchange.cancel, name="exchange-cancel"),
+    # exchange: partner shops
+    path("shop/", exchange.counter, name="shop"),
+    path("shop/hand-over/", exchange.hand_over, name="shop-hand-over"),
+    path("shop/<int:merchant_id>/products/new/", exchange.shop_product_new, name="shop-product-new"),
+    path(
+        "shop/<int:merchant_id>/products/<int:product_id>/",
+        exchange.shop_product_edit,
+        name="shop-product-edit",
+    ),
+    path(
+        "shop/<int:merchant_id>/products/<int:product_id>/restock/",
+        exchange.restock,
+        name="shop-product-restock",
+    ),
+    # exchange: the staff console
+    path("console/exchange/", exchange_console.hub, name="console-exchange"),
+    path("console/exchange/pool/", exchange_console.pool, name="console-exchange-pool"),
+    path("console/exchange/purchases/", exchange_console.purchases, name="console-exchange-purchases"),
+    path("console/exchange/rights/", exchange_console.rights, name="console-exchange-rights"),
+    path(
+        "console/exchange/rights/<int:redemption_id>/decide/",
+        exchange_console.right_decide,
+        name="console-exchange-right-decide",
+    ),
+    path("console/exchange/merchants/", exchange_console.merchants, name="console-exchange-merchants"),
+    path(
+        "console/exchange/merchants/<int:merchant_id>/",
+        exchange_console.merchant_detail,
+        name="console-exchange-merchant",
+    ),
+    path(
+        "console/exchange/merchants/<int:merchant_id>/clerks/",
+        exchange_console.merchant_clerk_add,
+        name="console-exchange-clerk-add",
+    ),
+    path(
+        "console/exchange/merchants/<int:merchant_id>/products/new/",
+        exchange_console.product_new,
+        name="console-exchange-product-new",
+    ),
+    path(
+        "console/exchange/merchants/<int:merchant_id>/products/<int:product_id>/",
+        exchange_console.product_edit,
+        name="console-exchange-product",
+    ),
+    path("console/exchange/funds/", exchange_console.funds, name="console-exchange-funds"),
 ]

@@ -185,3 +185,14 @@ def test_savings_beyond_the_destinations_cap_are_refused_naming_the_cap(
         exchange.member_move(actor=admin_user, member=son, to_region=nanjing.community)
     assert (world(), exchange_world()) == before
     assert "1500 h" in str(caught.value.message), caught.value.message
+
+
+def test_the_profile_form_cannot_carry_a_member_to_another_city(nanjing, admin_user, son):
+    # given a Shanghai member, when staff change his home to Nanjing on the profile, then they are told to
+    # move him (which carries the account), and nothing changes
+    from timebank.people import services as people_services
+
+    with refused("member_move_needs_account"):
+        people_services.member_update(
+            actor=admin_user, member=son, changes={"home_region": nanjing.community}
+        )

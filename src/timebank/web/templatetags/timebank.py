@@ -3,9 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.utils.translation import get_language
 
 from timebank.audit.models import AuditEvent
 from timebank.common.units import format_minutes
+from timebank.exchange.models import Product
 from timebank.ledger.models import TransactionKind
 
 register = template.Library()
@@ -42,3 +44,18 @@ def star_glyphs(stars: int, out_of: int = 5) -> str:
     """A star level drawn as filled and empty stars: 2 → "★★☆☆☆"."""
     stars = max(int(stars), 0)
     return "★" * stars + "☆" * max(int(out_of) - stars, 0)
+
+
+@register.filter
+def product_name(product: Product) -> str:
+    """A product's name in the reader's language (the English name when there is one)."""
+    if (get_language() or "").startswith("en") and product.name_en:
+        return product.name_en
+    return product.name
+
+
+@register.filter
+def yuan(fen: int) -> str:
+    """An amount in fen as yuan: 123456 → "1,234.56"."""
+    whole, cents = divmod(int(fen), 100)
+    return f"{whole:,}.{cents:02d}"

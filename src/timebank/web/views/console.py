@@ -27,6 +27,7 @@ from timebank.people.models import Member, PriorityGroup, User
 from timebank.regions.codes import Level
 from timebank.regions.models import Region
 from timebank.web.care_forms import CardIssueForm, CertificationForm, PinSetForm
+from timebank.web.exchange_forms import MoveForm
 from timebank.web.forms import (
     AuditFilterForm,
     BondDecideForm,
@@ -158,6 +159,10 @@ def _person_context(user: User, member: Member) -> dict[str, Any]:
         "bond_form": BondProposeForm(),
         "age": member.birth_date and _age(member.birth_date),
         **_care_context(user, member),
+        "move_form": MoveForm(
+            communities=_communities(user, Perm.PEOPLE_MANAGE).exclude(pk=member.home_region_id)
+        ),
+        "can_exchange_here": access_has(user, Perm.EXCHANGE_MANAGE, member.home_region),
     }
 
 
@@ -209,7 +214,7 @@ def person_reveal(request: HttpRequest, member_id: int, what: str) -> HttpRespon
 def _person_form(
     request: HttpRequest,
     member_id: int,
-    form_class: type[forms.Form],
+    form_class: Callable[[Any], forms.Form],
     form_key: str,
     act: Callable[[User, Member, dict[str, Any]], object],
     section_shown: Callable[[Member], bool] = lambda member: True,

@@ -5,6 +5,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from timebank.care.selectors import star_level
+from timebank.exchange.models import RedemptionStatus
+from timebank.exchange.selectors import merchants_of, redemptions_of
 from timebank.notifications.selectors import notifications_unread_count
 from timebank.people import selectors as people
 from timebank.people.access import access_is_staff
@@ -18,6 +20,8 @@ def home(request: HttpRequest) -> HttpResponse:
     if access_is_staff(user):
         return redirect("web:people")
     if user.member is None:
+        if merchants_of(user).exists():
+            return redirect("web:shop")
         return render(request, "web/no_role.html", {"grants": people.user_grants(user)})
     member = user.member
     bonds = people.member_bonds(member)
@@ -32,5 +36,8 @@ def home(request: HttpRequest) -> HttpResponse:
             "star": star_level(member) if member.is_volunteer else None,
             "unread": notifications_unread_count(user),
             "can_ask": member.is_elder or family_of_elder,
+            "open_orders": redemptions_of(member)
+            .filter(status__in=[RedemptionStatus.RESERVED, RedemptionStatus.AWAITING_APPROVAL])
+            .count(),
         },
     )

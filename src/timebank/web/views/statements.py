@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from timebank.audit.services import audit_record
 from timebank.common.errors import NotFound
+from timebank.exchange.models import AccountMove
 from timebank.ledger import selectors as ledger
 from timebank.ledger.statements import receipt_of, statement_issue
 from timebank.people import selectors as people
@@ -51,6 +52,10 @@ def statement(request: HttpRequest, member_id: int | None = None) -> HttpRespons
             "balance": ledger.account_balance(member.account_id),
             "page": ledger.account_statement(member.account_id, before=_before(request), limit=30),
             "staff_view": member_id is not None,
+            # no selector lists a member's moves; these rows only say where the earlier accounts went
+            "moves": AccountMove.objects.filter(member=member)
+            .select_related("from_region", "to_region")
+            .order_by("moved_at", "id"),
         },
     )
 
