@@ -16,7 +16,7 @@ from django.utils import timezone
 from timebank.care import services as care
 from timebank.demo.history import Cast, replay_history
 from timebank.exchange import services as exchange
-from timebank.exchange.models import ProductKind, Redemption
+from timebank.exchange.models import Product, ProductKind, Redemption
 from timebank.ledger import services as ledger
 from timebank.ledger.models import AccountKind, TransactionKind
 from timebank.ledger.sealing import ledger_seal_all
@@ -143,6 +143,7 @@ def demo_logins() -> list[Login]:
         logins.append(Login(str(role), username, DEMO_PASSWORD, code))
     for _name, username in MEMBER_LOGINS:
         logins.append(Login("member", username, DEMO_PASSWORD, YANDANG))
+    logins.append(Login("merchant_staff", "shop", DEMO_PASSWORD, JINYANG))
     return logins
 
 
@@ -223,6 +224,7 @@ def seed_demo(*, history: bool = True) -> list[Login]:
             actor=registrar, member=members[name], username=username, password=DEMO_PASSWORD
         )
     _seed_ledger(members)
+    _seed_shops(admin)
     if history:
         _seed_care(staff, members, admin, rng)
     return demo_logins()
@@ -282,11 +284,9 @@ SHOP_GOODS = [
 ]
 
 
-def _seed_exchange(
-    staff: dict[str, User], members: dict[str, Member], admin: User, users: dict[int | None, User]
-) -> None:
-    """A partner shop in 晋阳 with goods and a clerk, a special right, redemptions in every state, a family
-    transfer, a pool allocation, a purchase with money, the city's guarantee fund and a move."""
+def _seed_shops(admin: User) -> None:
+    """A partner shop in 晋阳 (the tiered policy allows goods) with its clerk, and the district care home
+    whose admission is a special right."""
     jinyang = region_get(JINYANG)
     shop = exchange.merchant_create(
         actor=admin,
@@ -297,12 +297,10 @@ def _seed_exchange(
     )
     clerk = people.staff_user_create(actor=admin, username="shop", password=DEMO_PASSWORD, name="杨店员")
     exchange.merchant_staff_add(actor=admin, merchant=shop, user=clerk)
-    products = {
-        name: exchange.product_save(
+    for name, name_en, price, stock in SHOP_GOODS:
+        exchange.product_save(
             actor=clerk, merchant=shop, name=name, name_en=name_en, price_minutes=price, stock=stock
         )
-        for name, name_en, price, stock in SHOP_GOODS
-    }
     home = exchange.merchant_create(
         actor=admin,
         name="虹口区社会福利院",
@@ -319,6 +317,15 @@ def _seed_exchange(
         stock=2,
         kind=ProductKind.RIGHT,
     )
+
+
+def _seed_exchange(
+    staff: dict[str, User], members: dict[str, Member], admin: User, users: dict[int | None, User]
+) -> None:
+    """A partner shop in 晋阳 with goods and a clerk, a special right, redemptions in every state, a family
+    transfer, a pool allocation, a purchase with money, the city's guarantee fund and a move."""
+    clerk = User.objects.get(username="shop")
+    products = {p.name: p for p in Product.objects.filter(merchant__staff=clerk)}
 
     def order(name: str, product: str) -> Redemption:
         member = members[name]

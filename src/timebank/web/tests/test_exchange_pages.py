@@ -93,7 +93,11 @@ def test_a_member_without_a_verified_bond_is_told_why(browser, helper):
     page = browser(user_of(helper)).get("/exchange/give/")
     assert page.status_code == 200
     assert 'name="receiver"' not in html_of(page)
-    assert zh("Ask your community station to verify the bond.") in html_of(page)
+    said = zh(
+        "Nobody can receive your time yet: minutes go only to relatives and friends whose bond with you the "
+        "station has verified. Ask your community station to verify the bond."
+    )
+    assert said in html_of(page)
 
 
 def test_a_member_donates_to_the_pool(browser, son):
@@ -145,7 +149,7 @@ def test_a_jinyang_member_orders_rice_and_the_clerk_hands_it_over_by_the_code(
     assert Product.objects.get(pk=rice.pk).stock == 2
     # and the counter says what to hand over, and the order no longer waits
     after = html_of(counter.get("/shop/"))
-    assert f"{redemption.number}:" in after  # the message
+    assert f"{redemption.number}：" in after or f"{redemption.number}:" in after  # the message
     assert f'<td class="mono">{redemption.number}</td>' not in after  # the orders waiting
     assert zh(RedemptionStatus.HANDED_OVER.label) in html_of(phone.get("/exchange/orders/"))
     # and the same code a second time is refused at the top of the counter page
