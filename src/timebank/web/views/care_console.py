@@ -53,18 +53,13 @@ from timebank.web.care_forms import (
     request_post,
 )
 from timebank.web.forms import add_service_errors
-from timebank.web.views.console import _person_form
+from timebank.web.views.console import _person_form, staff_with
 
 PAGE_SIZE = 50
 
 
 def _care_staff(request: HttpRequest, perm: Perm = Perm.CARE_VIEW) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    people.require_staff(user)
-    if not access_anywhere(user, perm):
-        raise PermissionDenied()
-    return user
+    return staff_with(request, perm)
 
 
 def _communities(user: User) -> QuerySet[Region]:

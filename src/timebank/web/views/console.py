@@ -49,6 +49,14 @@ def _staff(request: HttpRequest) -> User:
     return user
 
 
+def staff_with(request: HttpRequest, perm: Perm) -> User:
+    """The signed-in staff member, who must hold ``perm`` somewhere (the service checks where)."""
+    user = _staff(request)
+    if not access_anywhere(user, perm):
+        raise PermissionDenied()
+    return user
+
+
 def _communities(user: User, perm: Perm) -> QuerySet[Region]:
     return Region.objects.filter(access_region_q(user, perm, "path"), level=Level.COMMUNITY).order_by("path")
 

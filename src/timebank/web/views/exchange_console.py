@@ -40,19 +40,14 @@ from timebank.web.exchange_forms import (
     yuan_to_fen,
 )
 from timebank.web.forms import add_service_errors
-from timebank.web.views.console import _communities, _person_form
+from timebank.web.views.console import _communities, _person_form, staff_with
 from timebank.web.views.exchange import product_form_page
 
 PAGE_SIZE = 50
 
 
 def _exchange_staff(request: HttpRequest, perm: Perm = Perm.EXCHANGE_MANAGE) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    people.require_staff(user)
-    if not access_anywhere(user, perm):
-        raise PermissionDenied()
-    return user
+    return staff_with(request, perm)
 
 
 def _roots(user: User, perm: Perm) -> list[Region]:
