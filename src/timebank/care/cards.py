@@ -12,6 +12,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext as _
 
 from timebank.common.errors import ValidationFailed
+from timebank.common.pins import ascii_digits
 
 TOKEN_SALT = "timebank.care.service-card"  # noqa: S105 (a signing namespace, not a secret)
 CODE_SALT = "timebank.care.card-code"
@@ -46,14 +47,6 @@ def card_code(serial: str, number: int) -> str:
 
 def card_codes(serial: str) -> list[tuple[int, str]]:
     return [(n, card_code(serial, n)) for n in range(1, CODES_PER_CARD + 1)]
-
-
-def ascii_digits(text: str) -> str:
-    """Digits as typed on any keyboard: full-width ones (１２３) read as 123; anything else stays as it is."""
-    return (text or "").strip().translate(FULL_WIDTH_DIGITS)
-
-
-FULL_WIDTH_DIGITS = {0xFF10 + n: str(n) for n in range(10)}
 
 
 def card_code_match(serial: str, code: str) -> int | None:

@@ -82,7 +82,8 @@ def orders_open_for(volunteer: Member, *, now: dt.datetime | None = None) -> lis
         if needed and not certification_valid(volunteer, needed, day):
             continue
         eligible.append(order)
-    return eligible
+    # nearest first: their own community, then the neighbouring ones; soonest first within each
+    return sorted(eligible, key=lambda o: (o.region_id != home.pk, o.window_start, o.pk))
 
 
 def orders_of_volunteer(volunteer: Member) -> QuerySet[ServiceOrder]:
@@ -244,3 +245,27 @@ def catalogue(region: Region, *, on: dt.date | None = None) -> Catalogue:
     policy = policy_in_force(region, day)
     categories = list(policy.categories.order_by("tier", "position")) if policy else []
     return Catalogue(region=region, day=day, policy=policy, categories=categories)
+
+
+def orders_coming(elder: Member, *, days: int = 14) -> QuerySet[ServiceOrder]:
+    """The elder's services still to come (asked for, arranged or under way), soonest first."""
+    now = clock.now()
+    return (
+        ServiceOrder.objects.filter(
+            elder=elder,
+            status__in=[Status.OPEN, Status.ASSIGNED, Status.IN_PROGRESS],
+            window_end__gte=now,
+            window_start__lte=now + dt.timedelta(days=days),
+        )
+        .select_related(*_RELATED)
+        .order_by("window_start", "pk")
+    )
+
+
+def orders_to_confirm(elder: Member) -> QuerySet[ServiceOrder]:
+    """Visits done that the elder has not confirmed yet."""
+    return (
+        ServiceOrder.objects.filter(elder=elder, status=Status.COMPLETED)
+        .select_related(*_RELATED)
+        .order_by("checked_out_at", "pk")
+    )

@@ -14,7 +14,6 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from itertools import pairwise
 from typing import Any
 
 from django.conf import settings
@@ -58,6 +57,7 @@ from timebank.common.errors import (
     PermissionDenied,
     ValidationFailed,
 )
+from timebank.common.pins import ascii_digits, trivial_pin
 from timebank.common.units import format_minutes
 from timebank.ledger import services as ledger
 from timebank.ledger.models import Account, AccountKind, Hold, HoldStatus, TransactionKind
@@ -939,11 +939,10 @@ def elder_pin_set(*, actor: User, elder: Member, pin: str) -> None:
     if _member_of(actor) is None or actor.member_id != elder.pk:
         access_check(actor, Perm.CARE_MANAGE, elder.home_region)
         _not_serving(actor, elder)
-    pin = cards.ascii_digits(pin)
+    pin = ascii_digits(pin)
     if not re.fullmatch(r"[0-9]{4,6}", pin):
         raise ValidationFailed.field("pin", _("A PIN is 4 to 6 digits."), code="care_bad_pin")
-    steps = {int(b) - int(a) for a, b in pairwise(pin)}
-    if len(steps) == 1 and steps <= {-1, 0, 1}:
+    if trivial_pin(pin):
         raise ValidationFailed.field("pin", _("Too easy to guess (like 1111 or 1234)."), code="care_weak_pin")
     with transaction.atomic():
         secret, _created = ElderSecret.objects.select_for_update().get_or_create(elder=elder)
@@ -1058,7 +1057,7 @@ def _check_secret(elder: Member, method: str, value: str) -> tuple[int, str] | N
                 _("No PIN is set for %(name)s; use a card code or ask the station.") % {"name": elder.name},
                 code="care_pin_not_set",
             )
-        ok = constant_time_compare(_pin_digest(elder, cards.ascii_digits(value)), secret.pin_hash)
+        ok = constant_time_compare(_pin_digest(elder, ascii_digits(value)), secret.pin_hash)
         field_name = "pin"
     else:
         card = ServiceCard.objects.filter(elder=elder, revoked_at__isnull=True).first()

@@ -22,6 +22,7 @@ from timebank.common.errors import (
     PermissionDenied,
     ValidationFailed,
 )
+from timebank.common.pins import ascii_digits, trivial_pin
 from timebank.ledger import services as ledger
 from timebank.ledger.models import Account, AccountKind
 from timebank.people.access import (
@@ -405,6 +406,53 @@ def member_sign_in_create(*, actor: User, member: Member, username: str, passwor
             subject=member,
             region=member.home_region,
             new={"username": user.username},
+            on_behalf_of=member,
+        )
+    return user
+
+
+SIGN_IN_PIN_LENGTH = 6
+
+
+def member_sign_in_pin_set(*, actor: User, member: Member, pin: str) -> User:
+    """Staff give an elder a sign-in they can manage: their mobile number (or the username shown) and a
+    six-digit PIN instead of a password. Wrong PINs lock the sign-in like wrong passwords do. A member who has
+    no sign-in yet gets one."""
+    access_member_check(actor, member, Perm.PEOPLE_MANAGE)
+    if actor.member_id == member.pk:
+        raise PermissionDenied(_("Another staff member sets your own sign-in."))
+    pin = ascii_digits(pin)
+    if not (pin.isascii() and pin.isdigit() and len(pin) == SIGN_IN_PIN_LENGTH):
+        raise ValidationFailed.field("pin", _("A sign-in PIN is 6 digits."), code="sign_in_pin_invalid")
+    if trivial_pin(pin):
+        raise ValidationFailed.field(
+            "pin", _("Too easy to guess (like 111111 or 123456)."), code="sign_in_pin_weak"
+        )
+    if member.birth_date is not None and pin in {
+        member.birth_date.strftime(f) for f in ("%y%m%d", "%m%d%y", "%d%m%y")
+    }:
+        raise ValidationFailed.field(
+            "pin", _("Not the birth date: too easy to guess."), code="sign_in_pin_weak"
+        )
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(member=member).first()
+        created = user is None
+        if user is None:
+            mobile = (
+                member.mobile
+                if member.mobile and not User.objects.filter(mobile=member.mobile).exists()
+                else None
+            )
+            user = User(username=f"m{member.pk}", mobile=mobile, member=member)
+        user.set_password(pin)  # a PIN is not a password: the password rules do not apply, the lockout does
+        user.failed_sign_ins, user.locked_until = 0, None
+        user.save()
+        audit_record(
+            actor=actor,
+            event_type="member.sign_in_pin_set",
+            subject=member,
+            region=member.home_region,
+            new={"username": user.username, "created": created},
             on_behalf_of=member,
         )
     return user

@@ -8,9 +8,14 @@ from django.utils.functional import SimpleLazyObject
 from timebank.exchange.selectors import merchants_of
 from timebank.notifications.selectors import notifications_unread_count
 from timebank.people.access import Perm, access_anywhere, access_is_staff
+from timebank.web.views.display import large_text_wanted
 
 
 def site(request: HttpRequest) -> dict[str, Any]:
+    return {"large_text": large_text_wanted(request), **_roles(request)}
+
+
+def _roles(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {

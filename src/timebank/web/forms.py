@@ -43,6 +43,17 @@ class SignInForm(forms.Form):
     password = forms.CharField(label=_("Password"), widget=forms.PasswordInput, max_length=256)
 
 
+class SignInPinForm(forms.Form):
+    pin = forms.CharField(
+        label=_("Sign-in PIN"),
+        max_length=6,
+        help_text=_(
+            "6 digits. The elder signs in with their mobile number (or the username shown) and this PIN."
+        ),
+        widget=forms.PasswordInput(attrs={"inputmode": "numeric", "autocomplete": "new-password"}),
+    )
+
+
 class MemberForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=50)
     home_region = forms.ModelChoiceField(label=_("Home community"), queryset=Region.objects.none())

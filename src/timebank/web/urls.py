@@ -1,11 +1,22 @@
 from django.urls import path
 
-from timebank.web.views import auth, care, care_console, console, exchange, exchange_console, home, statements
+from timebank.web.views import (
+    auth,
+    care,
+    care_console,
+    console,
+    display,
+    exchange,
+    exchange_console,
+    home,
+    statements,
+)
 
 app_name = "web"
 
 urlpatterns = [
     path("", home.home, name="home"),
+    path("display/large-text/", display.large_text, name="large-text"),
     path("sign-in/", auth.sign_in_view, name="sign-in"),
     path("sign-out/", auth.sign_out_view, name="sign-out"),
     path("me/statement/", statements.statement, name="statement"),
@@ -41,6 +52,9 @@ urlpatterns = [
     ),
     path("console/people/<int:member_id>/move/", exchange_console.person_move, name="person-move"),
     path("console/people/<int:member_id>/pin/", care_console.person_pin, name="person-pin"),
+    path(
+        "console/people/<int:member_id>/sign-in-pin/", console.person_sign_in_pin, name="person-sign-in-pin"
+    ),
     path("console/people/<int:member_id>/card/", care_console.person_card, name="person-card"),
     path(
         "console/people/<int:member_id>/card/issue/", care_console.person_card_issue, name="person-card-issue"

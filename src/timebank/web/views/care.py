@@ -57,6 +57,13 @@ from timebank.web.forms import add_service_errors
 PAGE_SIZE = 30
 
 
+def _chosen(request: HttpRequest, name: str, choices: list[int]) -> int:
+    """A choice preselected by a link (``?elder=12``) if it is one of the reader's; else the first."""
+    raw = request.GET.get(name, "")
+    wanted = int(raw) if raw.isdigit() and len(raw) < 12 else None
+    return wanted if wanted in choices else choices[0]
+
+
 def _user(request: HttpRequest) -> User:
     user = request.user
     assert isinstance(user, User)
@@ -105,7 +112,11 @@ def ask(request: HttpRequest) -> HttpResponse:
         elders=elders,
         me=member,
         categories=category_choices(categories),
-        initial={"elder": elders[0].pk, "funding": Funding.OWN, "repeat_weeks": 1},
+        initial={
+            "elder": _chosen(request, "elder", [e.pk for e in elders]),
+            "funding": Funding.OWN,
+            "repeat_weeks": 1,
+        },
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -35,6 +35,7 @@ from timebank.web.forms import (
     MemberForm,
     PeopleFilterForm,
     PriorityForm,
+    SignInPinForm,
     StaffCreateForm,
     add_service_errors,
 )
@@ -187,6 +188,8 @@ def _care_context(user: User, member: Member) -> dict[str, Any]:
         "can_care_view": access_has(user, Perm.CARE_VIEW, member.home_region),
         "cert_form": CertificationForm(),
         "pin_form": PinSetForm(),
+        "sign_in_pin_form": SignInPinForm(),
+        "sign_in": User.objects.filter(member=member).first(),
         "card_form": CardIssueForm(),
     }
 
@@ -244,6 +247,15 @@ def _person_form(
             return redirect("web:person", member_id=member.pk)
     context = _person_context(user, member) | {form_key: form, "page_error": page_error}
     return render(request, "web/console/person_detail.html", context, status=422)
+
+
+@login_required
+@require_POST
+def person_sign_in_pin(request: HttpRequest, member_id: int) -> HttpResponse:
+    def set_pin(user: User, member: Member, data: dict[str, Any]) -> object:
+        return services.member_sign_in_pin_set(actor=user, member=member, pin=data["pin"])
+
+    return _person_form(request, member_id, SignInPinForm, "sign_in_pin_form", set_pin)
 
 
 @login_required

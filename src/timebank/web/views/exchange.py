@@ -42,7 +42,7 @@ from timebank.web.exchange_forms import (
 )
 from timebank.web.forms import add_service_errors
 from timebank.web.templatetags.timebank import product_name
-from timebank.web.views.care import _member, _user
+from timebank.web.views.care import _chosen, _member, _user
 
 RECENT = 50
 
@@ -73,7 +73,7 @@ def give(request: HttpRequest) -> HttpResponse:
     form = GiveForm(
         request.POST or None,
         receivers=[(m.pk, label) for m, label in receivers],
-        initial={"receiver": receivers[0][0].pk} if len(receivers) == 1 else {},
+        initial={"receiver": _chosen(request, "to", [m.pk for m, _label in receivers])} if receivers else {},
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

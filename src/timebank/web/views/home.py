@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from timebank.care import selectors as care_selectors
 from timebank.care.selectors import star_level
 from timebank.exchange.models import RedemptionStatus
 from timebank.exchange.selectors import merchants_of, redemptions_of
@@ -36,6 +37,13 @@ def home(request: HttpRequest) -> HttpResponse:
             "star": star_level(member) if member.is_volunteer else None,
             "unread": notifications_unread_count(user),
             "can_ask": member.is_elder or family_of_elder,
+            "coming": care_selectors.orders_coming(member)[:5] if member.is_elder else [],
+            "to_confirm": list(care_selectors.orders_to_confirm(member)[:3]) if member.is_elder else [],
+            "station_phone": people.station_phone(member.home_region),
+            "balance": member.account.available if member.account_id and member.account else None,
+            "family_elders": [
+                v.other for v in bonds if v.bond.status == BondStatus.VERIFIED and v.other.is_elder
+            ],
             "open_orders": redemptions_of(member)
             .filter(status__in=[RedemptionStatus.RESERVED, RedemptionStatus.AWAITING_APPROVAL])
             .count(),
