@@ -29,6 +29,11 @@ def _everything() -> dict[str, int]:
     }
 
 
+def _user_of(identifier: str) -> User | None:
+    """The sign-in a printed login names: a username, or (for the PIN elder) a mobile number."""
+    return User.objects.filter(username=identifier).first() or User.objects.filter(mobile=identifier).first()
+
+
 def _person_links(page: str) -> set[str]:
     return set(re.findall(r'<a href="/console/people/\d+/">([^<]+)</a>', page))
 
@@ -43,7 +48,7 @@ def test_seeding_creates_the_demo_communities():
     assert Member.objects.filter(home_region__code=YANDANG).count() == 18
     assert Member.objects.filter(home_region__code=JINYANG).count() == 5
     assert {login.username for login in logins} >= {"admin", "station", "community", "volunteer", "elder"}
-    assert all(User.objects.filter(username=login.username).exists() for login in logins)
+    assert all(_user_of(login.username) is not None for login in logins)
     assert AuditEvent.objects.filter(event_type="member.registered").count() == 23
 
 
@@ -79,9 +84,10 @@ def test_every_printed_login_signs_in_where_it_should(client):
             assert response.redirect_chain[-1] == ("/shop/", 302), login
             assert "大米 5 公斤" in page
             continue
-        if login.role == "member":
+        if login.role in ("member", "elder_pin"):
             assert response.redirect_chain == [("/", 302)], login
-            user = User.objects.get(username=login.username)
+            user = _user_of(login.username)
+            assert user is not None
             assert user.member is not None
             assert user.member.name in page
             assert not listed
@@ -99,7 +105,9 @@ def test_every_printed_login_signs_in_where_it_should(client):
 
 def test_the_demo_password_is_the_printed_one():
     # given the demo / when it is seeded / then every login carries the one demo password
-    assert {login.password for login in seed_demo(history=False)} == {DEMO_PASSWORD}
+    logins = seed_demo(history=False)
+    assert {login.password for login in logins if login.role != "elder_pin"} == {DEMO_PASSWORD}
+    assert [login.password for login in logins if login.role == "elder_pin"] == ["582037"]
 
 
 def test_the_seed_demo_command_prints_the_logins():

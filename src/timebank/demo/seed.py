@@ -91,6 +91,8 @@ BONDS = [
     ("徐桂芳", "罗金宝", Relation.SPOUSE, False),
     ("高凤英", "李秀英", Relation.FRIEND, False),
 ]
+# An elder who signs in the way the station set her up: her mobile number and a six-digit PIN.
+PIN_ELDER, PIN_ELDER_MOBILE, PIN_ELDER_PIN = "高凤英", "13901000013", "582037"
 MEMBER_LOGINS = [("李秀英", "volunteer"), ("林淑珍", "elder"), ("林海燕", "family")]
 # Sign-ins of the other volunteers and relatives who use the app (same password, not printed).
 MORE_LOGINS = [
@@ -144,6 +146,7 @@ def demo_logins() -> list[Login]:
     for _name, username in MEMBER_LOGINS:
         logins.append(Login("member", username, DEMO_PASSWORD, YANDANG))
     logins.append(Login("merchant_staff", "shop", DEMO_PASSWORD, JINYANG))
+    logins.append(Login("elder_pin", PIN_ELDER_MOBILE, PIN_ELDER_PIN, YANDANG))
     return logins
 
 
@@ -218,6 +221,7 @@ def seed_demo(*, history: bool = True) -> list[Login]:
         people.member_sign_in_create(
             actor=staff["community"], member=members[name], username=username, password=DEMO_PASSWORD
         )
+    people.member_sign_in_pin_set(actor=staff["community"], member=members[PIN_ELDER], pin=PIN_ELDER_PIN)
     for name, username in MORE_LOGINS:
         registrar = staff["hongkou"] if members[name].home_region.code == JINYANG else staff["community"]
         people.member_sign_in_create(

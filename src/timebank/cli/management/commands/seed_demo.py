@@ -7,8 +7,11 @@ from timebank.demo.seed import Login, demo_is_seeded, seed_demo
 
 
 def format_logins(logins: list[Login]) -> str:
-    lines = [f"Demo sign-ins (password for all: {logins[0].password}):"]
-    lines += [f"  {login.username:<12} {login.role:<16} {login.scope}" for login in logins]
+    common = logins[0].password
+    lines = [f"Demo sign-ins (password for all but where shown: {common}):"]
+    for login in logins:
+        own = "" if login.password == common else f"  (PIN {login.password})"
+        lines.append(f"  {login.username:<12} {login.role:<16} {login.scope}{own}")
     return "\n".join(lines)
 
 
