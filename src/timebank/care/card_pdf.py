@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from xml.sax.saxutils import escape
 
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -23,14 +23,11 @@ from reportlab.graphics import renderPDF
 from reportlab.graphics.barcode.qr import QrCodeWidget
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib.colors import Color, black
-from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import A6
-from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import Paragraph
 
 CJK = "STSong-Light"
 LATIN = "Helvetica"
@@ -64,6 +61,8 @@ def service_card_pdf(sheet: CardSheet) -> bytes:
     canvas = Canvas(buffer, pagesize=A6, invariant=True, pageCompression=1, lang="zh-Hans")
     canvas.setTitle(_both(lambda: _("Service card of %(name)s") % {"name": sheet.name})[0])
     canvas.setAuthor(_both(lambda: _("TimeBank"))[0])
+    canvas.setCreator(_both(lambda: _("TimeBank"))[0])
+    canvas.setSubject(sheet.serial)
     _front(canvas, sheet)
     canvas.showPage()
     _back(canvas, sheet)
@@ -77,9 +76,7 @@ def service_card_pdf(sheet: CardSheet) -> bytes:
 
 def _front(canvas: Canvas, sheet: CardSheet) -> None:
     page = _Page(canvas)
-    title_zh, title_en = _both(lambda: _("TimeBank service card"))
-    page.line(title_zh, 20, bold=True, center=True)
-    page.line(title_en, 8, center=True, color=GREY, gap=3)
+    page.both(_both(lambda: _("TimeBank service card")), 20, 8, bold=True, center=True)
     page.rule()
 
     page.label(_both(lambda: _("Name")))
@@ -95,51 +92,46 @@ def _front(canvas: Canvas, sheet: CardSheet) -> None:
         page.label(_both(lambda: _("Station phone")))
         page.line(sheet.station_phone, 20, bold=True, gap=4)
 
-    caption_zh, caption_en = _both(
+    caption = _both(
         lambda: _("Volunteers scan this code with their phone when they arrive and when they leave.")
     )
-    issued_zh, issued_en = _both(
-        lambda: _("Card %(serial)s, issued on %(when)s.")
-        % {"serial": sheet.serial, "when": sheet.issued.isoformat()}
+    issued = _both(
+        lambda: (
+            _("Card %(serial)s, issued on %(when)s.")
+            % {"serial": sheet.serial, "when": sheet.issued.isoformat()}
+        )
     )
-    # the QR code sits above its caption and the card's number, at the foot of the page
-    foot = MARGIN
-    foot += page.paragraph_height(issued_en, 6.5) + page.paragraph_height(issued_zh, 7) + 4
-    caption_top = foot + page.paragraph_height(caption_en, 7) + page.paragraph_height(caption_zh, 10) + 2
+    # the QR code stands on its caption, which stands on the card's number at the foot of the page
+    foot = MARGIN + page.both_height(issued, 7, 6.5)
+    caption_top = foot + page.both_height(caption, 10, 7) + 4
     size = min(QR_SIZE, page.y - caption_top - 4)
-    _qr(canvas, sheet.url, (PAGE_WIDTH - size) / 2, caption_top + 2, size)
-    page.y = caption_top
-    page.paragraph(caption_zh, 10, center=True)
-    page.paragraph(caption_en, 7, center=True, color=GREY)
+    _qr(canvas, sheet.url, (PAGE_WIDTH - size) / 2, caption_top, size)
+    page.y = caption_top - 2
+    page.both(caption, 10, 7, center=True)
     page.y = foot
-    page.paragraph(issued_zh, 7, center=True, color=GREY)
-    page.paragraph(issued_en, 6.5, center=True, color=GREY)
+    page.both(issued, 7, 6.5, center=True, color=GREY)
 
 
 def _back(canvas: Canvas, sheet: CardSheet) -> None:
     page = _Page(canvas)
-    heading_zh, heading_en = _both(lambda: _("One-time confirmation codes"))
-    page.line(heading_zh, 16, bold=True, center=True)
-    page.line(heading_en, 8, center=True, color=GREY, gap=4)
-    how_zh, how_en = _both(
+    page.both(_both(lambda: _("One-time confirmation codes")), 16, 8, bold=True, center=True)
+    page.space(4)
+    instruction = _both(
         lambda: _(
             "To confirm a service, the elder gives the volunteer the next unused code and crosses it out. "
             "Each code works once. Keep this part private."
         )
     )
-    page.paragraph(how_zh, 10.5, leading=14)
-    page.paragraph(how_en, 7, color=GREY, gap=6)
+    page.both(instruction, 10.5, 7)
+    page.space(4)
 
-    footer = f"{sheet.name} · {sheet.serial}"
     bottom = MARGIN + 10
     rows = -(-len(sheet.codes) // CODE_COLUMNS)
-    if not rows:
-        return
-    row_height = min(26.0, (page.y - bottom) / rows)
+    row_height = min(26.0, (page.y - bottom) / max(rows, 1))
     column_width = INNER / CODE_COLUMNS
     canvas.setStrokeColor(black)
     canvas.setLineWidth(0.6)
-    # numbered down each column, so the next code is always below the last one crossed out
+    # numbered down each column, so the next code is always under the last one crossed out
     for index, (number, code) in enumerate(sheet.codes):
         column, row = divmod(index, rows)
         x = MARGIN + column * column_width
@@ -153,15 +145,22 @@ def _back(canvas: Canvas, sheet: CardSheet) -> None:
         canvas.setFillColor(black)
         canvas.setFont(LATIN_BOLD, code_size)
         canvas.drawString(x + 10 * mm, y + (row_height - code_size) / 2 + 1.5, code)
+    # the back names its card too, in case the two sides part
     page.y = bottom
-    page.line(footer, 7, center=True, color=GREY)
+    page.line(f"{sheet.name}   {sheet.serial}", 7, center=True, color=GREY)
 
 
 # --- drawing ------------------------------------------------------------------------------------------------
 
+# Marks a Chinese line may not start with: the character before them moves down with them.
+NO_LINE_START = frozenset("，。、；：？！）》」』】”’,.;:?!)%")
+# The middle dot of names like 买买提·艾力 has no glyph in readers' STSong-Light; the katakana one has.
+SUBSTITUTES = {0x00B7: 0x30FB}
+TOKENS = re.compile(r"[\x21-\x7e]+|\s+|.", re.DOTALL)
+
 
 class _Page:
-    """A cursor down the page: each line or paragraph is drawn under the one before."""
+    """A cursor down the page: each line is drawn under the one before."""
 
     def __init__(self, canvas: Canvas) -> None:
         self.canvas = canvas
@@ -180,36 +179,54 @@ class _Page:
         color: Color = black,
         gap: float = 2,
     ) -> None:
-        """One line of text, made smaller until it fits the width (a long name stays on one line)."""
-        font = _font(text, bold)
-        while size > 6 and pdfmetrics.stringWidth(text, font, size) > INNER:
+        """One line, made smaller until it fits the width (a long name stays on one line)."""
+        while size > 6 and _width(text, size, bold) > INNER:
             size -= 0.5
         self.y -= size
-        text_object = self.canvas.beginText()
-        text_object.setFont(font, size)
-        text_object.setFillColor(color)
-        if bold and font == CJK:
-            # STSong-Light has no bold: fill and stroke the glyphs for a heavier line
-            text_object.setTextRenderMode(2)
-            self.canvas.setStrokeColor(color)
-            self.canvas.setLineWidth(size / 40)
-        width = pdfmetrics.stringWidth(text, font, size)
-        text_object.setTextOrigin(MARGIN + (INNER - width) / 2 if center else MARGIN, self.y)
-        text_object.textLine(text)
-        text_object.setTextRenderMode(0)
-        self.canvas.drawText(text_object)
-        self.y -= gap + size * 0.25
+        _draw(self.canvas, text, self._x(text, size, bold, center), self.y, size, bold=bold, color=color)
+        self.y -= gap + size * 0.3
+
+    def lines(self, text: str, size: float, *, center: bool = False, color: Color = black) -> None:
+        """Text wrapped to the width."""
+        for part in _wrap(text, size, INNER):
+            self.y -= size
+            _draw(self.canvas, part, self._x(part, size, False, center), self.y, size, color=color)
+            self.y -= size * 0.35
+
+    def both(
+        self,
+        texts: tuple[str, str],
+        size: float,
+        english_size: float,
+        *,
+        bold: bool = False,
+        center: bool = False,
+        color: Color = black,
+    ) -> None:
+        """Chinese, then English in smaller grey type (left off while the Chinese catalogue says the same)."""
+        chinese, english = texts
+        if bold:
+            self.line(chinese, size, bold=True, center=center, color=color, gap=1)
+        else:
+            self.lines(chinese, size, center=center, color=color)
+        if english != chinese:
+            self.lines(english, english_size, center=center, color=GREY)
+        self.y -= 2
+
+    def both_height(self, texts: tuple[str, str], size: float, english_size: float) -> float:
+        chinese, english = texts
+        height = len(_wrap(chinese, size, INNER)) * size * 1.35 + 2
+        if english != chinese:
+            height += len(_wrap(english, english_size, INNER)) * english_size * 1.35
+        return height
 
     def label(self, texts: tuple[str, str]) -> None:
-        """A field's name: Chinese, then English in smaller type."""
+        """A field's name: Chinese, then English in smaller type on the same line."""
         chinese, english = texts
         self.y -= 8
-        self.canvas.setFillColor(GREY)
-        self.canvas.setFont(_font(chinese, False), 8)
-        self.canvas.drawString(MARGIN, self.y, chinese)
-        after = MARGIN + pdfmetrics.stringWidth(chinese, _font(chinese, False), 8) + 4
-        self.canvas.setFont(_font(english, False), 6.5)
-        self.canvas.drawString(after, self.y, english)
+        _draw(self.canvas, chinese, MARGIN, self.y, 8, color=GREY)
+        if english != chinese:
+            _draw(self.canvas, english, MARGIN + _width(chinese, 8, False) + 4, self.y, 6.5, color=GREY)
         self.y -= 3
 
     def rule(self) -> None:
@@ -219,40 +236,72 @@ class _Page:
         self.canvas.line(MARGIN, self.y, PAGE_WIDTH - MARGIN, self.y)
         self.y -= 4
 
-    def paragraph(
-        self,
-        text: str,
-        size: float,
-        *,
-        leading: float | None = None,
-        center: bool = False,
-        color: Color = black,
-        gap: float = 2,
-    ) -> None:
-        """Text wrapped to the width: Chinese may break between any two characters."""
-        flowable = Paragraph(escape(text), _style(text, size, leading, center, color))
-        _width, height = flowable.wrap(INNER, PAGE_HEIGHT)
-        flowable.drawOn(self.canvas, MARGIN, self.y - height)
-        self.y -= height + gap
-
-    def paragraph_height(self, text: str, size: float) -> float:
-        _width, height = Paragraph(escape(text), _style(text, size, None, True, black)).wrap(
-            INNER, PAGE_HEIGHT
-        )
-        return float(height) + 2
+    @staticmethod
+    def _x(text: str, size: float, bold: bool, center: bool) -> float:
+        return float(MARGIN + (INNER - _width(text, size, bold)) / 2 if center else MARGIN)
 
 
-def _style(text: str, size: float, leading: float | None, center: bool, color: Color) -> ParagraphStyle:
-    font = _font(text, False)
-    return ParagraphStyle(
-        "card",
-        fontName=font,
-        fontSize=size,
-        leading=leading or size * 1.3,
-        alignment=TA_CENTER if center else 0,
-        textColor=color,
-        wordWrap="CJK" if font == CJK else None,
-    )
+def _runs(text: str) -> list[tuple[str, bool]]:
+    """The text cut where it changes between plain Latin and anything else: (run, is Latin)."""
+    runs: list[tuple[str, bool]] = []
+    for char in text.translate(SUBSTITUTES):
+        latin = char.isascii()
+        if runs and runs[-1][1] == latin:
+            runs[-1] = (runs[-1][0] + char, latin)
+        else:
+            runs.append((char, latin))
+    return runs
+
+
+def _face(latin: bool, bold: bool) -> str:
+    """Helvetica for Latin letters and digits (they read better), the CID font for everything else."""
+    if latin:
+        return LATIN_BOLD if bold else LATIN
+    return CJK
+
+
+def _width(text: str, size: float, bold: bool) -> float:
+    return float(sum(pdfmetrics.stringWidth(run, _face(latin, bold), size) for run, latin in _runs(text)))
+
+
+def _draw(
+    canvas: Canvas, text: str, x: float, y: float, size: float, *, bold: bool = False, color: Color = black
+) -> None:
+    for run, latin in _runs(text):
+        font = _face(latin, bold)
+        text_object = canvas.beginText(x, y)
+        text_object.setFont(font, size)
+        text_object.setFillColor(color)
+        if bold and not latin:
+            # STSong-Light has no bold: fill and stroke the glyphs for a heavier line
+            canvas.setStrokeColor(color)
+            canvas.setLineWidth(size / 40)
+            text_object.setTextRenderMode(2)
+        text_object.textOut(run)
+        if bold and not latin:
+            text_object.setTextRenderMode(0)
+        canvas.drawText(text_object)
+        x += pdfmetrics.stringWidth(run, font, size)
+
+
+def _wrap(text: str, size: float, width: float) -> list[str]:
+    """Lines that fit ``width``: Latin breaks between words, Chinese between any two characters, except
+    before a closing mark."""
+    lines: list[str] = []
+    current: list[str] = []
+    for token in TOKENS.findall(text):
+        if token.isspace():
+            if current:
+                current.append(" ")
+            continue
+        if current and _width("".join([*current, token]).rstrip(), size, False) > width:
+            carried = [current.pop()] if token[0] in NO_LINE_START and len(current) > 1 else []
+            lines.append("".join(current).strip())
+            current = carried
+        current.append(token)
+    if current:
+        lines.append("".join(current).strip())
+    return lines
 
 
 def _qr(canvas: Canvas, value: str, x: float, y: float, size: float) -> None:
@@ -261,13 +310,6 @@ def _qr(canvas: Canvas, value: str, x: float, y: float, size: float) -> None:
     drawing = Drawing(size, size, transform=[size / (right - left), 0, 0, size / (top - bottom), 0, 0])
     drawing.add(widget)
     renderPDF.draw(drawing, canvas, x, y)
-
-
-def _font(text: str, bold: bool) -> str:
-    """Helvetica for plain Latin text (it reads better), the CID font for anything else."""
-    if text.isascii():
-        return LATIN_BOLD if bold else LATIN
-    return CJK
 
 
 def _both(message: Callable[[], str]) -> tuple[str, str]:

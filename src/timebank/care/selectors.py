@@ -5,7 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -19,7 +31,8 @@ from timebank.care.models import (
     ServiceOrder,
     Status,
 )
-from timebank.care.rules import age_of, certification_valid, verified_relation
+from timebank.care.rules import age_of, certification_valid, verified_relation, volunteer_problems
+from timebank.care.states import BUSY
 from timebank.common import clock
 from timebank.common.errors import NotFound, ValidationFailed
 from timebank.ledger.models import Posting, TransactionKind
@@ -269,3 +282,117 @@ def orders_to_confirm(elder: Member) -> QuerySet[ServiceOrder]:
         .select_related(*_RELATED)
         .order_by("checked_out_at", "pk")
     )
+
+
+# --- dispatch -----------------------------------------------------------------------------------------------
+
+
+def orders_to_dispatch(user: User) -> QuerySet[ServiceOrder]:
+    """Open requests of the staff member's subtree that are still ahead, soonest first: the dispatch board."""
+    return (
+        ServiceOrder.objects.filter(
+            access_region_q(user, Perm.CARE_MANAGE, "region__path"),
+            status=Status.OPEN,
+            window_end__gt=clock.now(),
+        )
+        .select_related(*_RELATED)
+        .order_by("window_start", "pk")
+    )
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    volunteer: Member
+    nearness: int  # 0: the service's community; 1: a neighbouring one (same street); 2: elsewhere in scope
+    credited_this_month: int  # minutes credited for services given since the first of this month
+
+
+def _born_by(day: dt.date, age: int) -> dt.date:
+    """The latest birth date of someone who is ``age`` or older on ``day``."""
+    try:
+        return day.replace(year=day.year - age)
+    except ValueError:  # 29 February, in a year without one
+        return day.replace(year=day.year - age, day=28)
+
+
+def volunteers_for(order: ServiceOrder, user: User, *, limit: int = 5) -> list[Suggestion]:
+    """Volunteers the staff member could assign to ``order``, best first: those the rules allow (as when staff
+    assign, so not only neighbours) and who have no assigned or started service at that time; from its own
+    community, then the neighbouring ones, then the rest of the staff member's scope; within each, whoever was
+    credited least this month first, so that work is shared.
+
+    The rules are applied in the query, so that the ``limit`` best come back whatever the number of
+    volunteers, and checked again with ``rules.volunteer_problems`` on those few. Queries: the policy, the
+    category and the candidates, plus one per suggestion where the category needs a certification."""
+
+    day = timezone.localtime(order.window_start).date()
+    policy = policy_in_force(order.region, day)
+    category = policy.categories.filter(code=order.category.code).first() if policy else None
+    if policy is None or category is None:
+        return []
+    busy = ServiceOrder.objects.filter(
+        status__in=BUSY,
+        volunteer__isnull=False,
+        window_start__lt=order.window_end,
+        window_end__gt=order.window_start,
+    ).values("volunteer_id")
+    month_start = timezone.localtime(clock.now()).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    credited = (
+        Posting.objects.filter(account_id=OuterRef("account_id"), transaction__created_at__gte=month_start)
+        .filter(
+            Q(transaction__kind=TransactionKind.SERVICE_CREDIT, amount__gt=0)
+            | Q(
+                transaction__kind=TransactionKind.REVERSAL,
+                transaction__reverses__kind=TransactionKind.SERVICE_CREDIT,
+                amount__lt=0,
+            )
+        )
+        .values("account_id")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    nearness = [When(home_region_id=order.region_id, then=Value(0))]
+    if order.region.parent_id is not None:
+        nearness.append(When(home_region__parent_id=order.region.parent_id, then=Value(1)))
+    candidates = (
+        Member.objects.filter(
+            access_region_q(user, Perm.PEOPLE_VIEW, "home_region__path"),
+            is_volunteer=True,
+            is_active=True,
+            account__isnull=False,
+            birth_date__lte=_born_by(day, policy.min_volunteer_age),
+        )
+        .exclude(pk__in=[pk for pk in (order.elder_id, order.payer_id) if pk is not None])
+        .exclude(pk__in=busy)
+    )
+    needed = category.requires_certification
+    if needed:
+        candidates = candidates.filter(
+            pk__in=Certification.objects.filter(
+                Q(valid_until__isnull=True) | Q(valid_until__gte=day), code=needed, revoked_at__isnull=True
+            ).values("member_id")
+        )
+    ranked = (
+        candidates.annotate(
+            nearness=Case(*nearness, default=Value(2), output_field=IntegerField()),
+            credited_this_month=Coalesce(
+                Subquery(credited, output_field=BigIntegerField()), Value(0), output_field=BigIntegerField()
+            ),
+        )
+        .select_related("home_region")
+        .order_by("nearness", "credited_this_month", "name", "pk")[:limit]
+    )
+    return [
+        Suggestion(volunteer=m, nearness=m.nearness, credited_this_month=int(m.credited_this_month))
+        for m in ranked
+        if not volunteer_problems(
+            volunteer=m,
+            elder=order.elder,
+            place=order.region,
+            policy=policy,
+            category=category,
+            day=day,
+            nearby_required=False,
+            payer=order.payer,
+        )
+    ]

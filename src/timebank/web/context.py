@@ -24,6 +24,7 @@ def _roles(request: HttpRequest) -> dict[str, Any]:
             "can_grant": False,
             "can_care_view": False,
             "can_care_review": False,
+            "can_care_manage": False,
             "can_exchange": False,
             "is_shop_clerk": False,
             "unread_notices": 0,
@@ -34,6 +35,7 @@ def _roles(request: HttpRequest) -> dict[str, Any]:
         "can_view_audit": access_anywhere(user, Perm.AUDIT_VIEW),
         "can_care_view": access_anywhere(user, Perm.CARE_VIEW),
         "can_care_review": access_anywhere(user, Perm.CARE_REVIEW),
+        "can_care_manage": access_anywhere(user, Perm.CARE_MANAGE),
         "can_exchange": access_anywhere(user, Perm.EXCHANGE_MANAGE),
         "is_shop_clerk": SimpleLazyObject(lambda: merchants_of(user).exists()),  # asked only where shown
         "unread_notices": notifications_unread_count(user),

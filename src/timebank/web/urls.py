@@ -5,10 +5,12 @@ from timebank.web.views import (
     care,
     care_console,
     console,
+    dispatch_console,
     display,
     exchange,
     exchange_console,
     home,
+    insights_console,
     statements,
 )
 
@@ -56,6 +58,7 @@ urlpatterns = [
         "console/people/<int:member_id>/sign-in-pin/", console.person_sign_in_pin, name="person-sign-in-pin"
     ),
     path("console/people/<int:member_id>/card/", care_console.person_card, name="person-card"),
+    path("console/people/<int:member_id>/card.pdf", care_console.person_card_pdf, name="person-card-pdf"),
     path(
         "console/people/<int:member_id>/card/issue/", care_console.person_card_issue, name="person-card-issue"
     ),
@@ -96,6 +99,13 @@ urlpatterns = [
         name="console-care-dispute-resolve",
     ),
     path("console/care/budgets/", care_console.budgets, name="console-care-budgets"),
+    path("console/care/dispatch/", dispatch_console.board, name="console-care-dispatch"),
+    path(
+        "console/care/dispatch/<int:order_id>/assign/",
+        dispatch_console.assign,
+        name="console-care-dispatch-assign",
+    ),
+    path("console/insights/", insights_console.dashboard, name="console-insights"),
     path("console/care/<int:order_id>/", care_console.order_detail, name="console-care-order"),
     path("console/care/<int:order_id>/assign/", care_console.order_assign, name="console-care-assign"),
     path("console/care/<int:order_id>/times/", care_console.order_times, name="console-care-times"),

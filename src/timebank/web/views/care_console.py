@@ -16,12 +16,14 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from timebank.audit.selectors import audit_events_visible
-from timebank.care import selectors
+from timebank.care import card_pdf, selectors
 from timebank.care import services as care
 from timebank.care.models import ConfirmMethod, ServiceOrder, Status
 from timebank.care.states import ALLOWED
@@ -572,3 +574,27 @@ def person_card(request: HttpRequest, member_id: int) -> HttpResponse:
             "codes": printed.codes,
         },
     )
+
+
+@login_required
+@never_cache
+def person_card_pdf(request: HttpRequest, member_id: int) -> HttpResponse:
+    """The same card as a PDF of two A6 pages (front and back), through the same checks and the same audit
+    record as the page; kept out of every cache, since the codes confirm services."""
+    user = _care_staff(request, Perm.CARE_MANAGE)
+    member = people.member_get(user, member_id)
+    printed = care.service_card_print(actor=user, elder=member)
+    region = member.home_region
+    sheet = card_pdf.CardSheet(
+        name=member.name,
+        community=region.name,
+        community_en=region.name_en,
+        station_phone=people.station_phone(region),
+        serial=printed.card.serial,
+        issued=timezone.localdate(printed.card.issued_at),
+        url=request.build_absolute_uri(reverse("web:care-card", kwargs={"token": printed.token})),
+        codes=printed.codes,
+    )
+    response = HttpResponse(card_pdf.service_card_pdf(sheet), content_type="application/pdf")
+    response["Content-Disposition"] = f"inline; filename=service-card-{printed.card.serial}.pdf"
+    return response
