@@ -144,8 +144,8 @@ STATIC_ROOT = VAR_DIR / "static"
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = 60 * 60 * 8
-# Eight hours from the last page, not from signing in: nobody is signed out in the middle of a slow form (no timed
-# actions without an extension, PRODUCT.md §5).
+# Eight hours from the last page, not from signing in: nobody is signed out in the middle of a slow form
+# (no timed actions without an extension, PRODUCT.md §5).
 SESSION_SAVE_EVERY_REQUEST = True
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
