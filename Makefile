@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PG_URL ?= postgres://postgres@127.0.0.1:5432/timebank
 
-.PHONY: demo test test-sqlite test-postgres lint messages bench clean serve install
+.PHONY: demo test test-sqlite test-postgres lint messages bench clean serve install browser-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ serve: $(STAMP)
 # The whole suite on SQLite, and on PostgreSQL when it answers; then lint and types.
 test: $(STAMP)
 	$(BIN)/python -m timebank.cli.testrun --postgres-url "$(PG_URL)"
+
+# What the browser tests (tests/browser) need besides Python packages, on Debian as root: Chromium, a CJK
+# font and axe-core from npm. `make test` runs `npm ci` by itself when axe-core is missing.
+browser-deps:
+	apt-get install -y chromium fonts-noto-cjk
+	npm ci --no-audit --no-fund
 
 test-sqlite: $(STAMP)
 	$(BIN)/python -m timebank.cli.testrun --only sqlite

@@ -2,6 +2,10 @@
 
 ``make test`` calls this. It says which databases it ran on; under CI (``CI=true``) an unreachable
 PostgreSQL is a failure, not a skip.
+
+The browser tests (``tests/browser``: Debian's Chromium driven by Playwright, axe-core from npm) run on the
+SQLite pass only. Before it, axe-core is installed with ``npm ci`` when missing; without Chromium, a CJK font
+or npm they are skipped with the reason, except under CI, where that is a failure.
 """
 
 from __future__ import annotations
@@ -9,11 +13,16 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
+BROWSER_TESTS = "tests/browser"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM = Path(os.environ.get("TIMEBANK_CHROMIUM", "/usr/bin/chromium"))
+BROWSER_PACKAGES = "make browser-deps (apt-get install chromium fonts-noto-cjk; npm ci)"
 
 
 def postgres_reachable(url: str) -> tuple[bool, str]:
@@ -35,6 +44,43 @@ def postgres_reachable(url: str) -> tuple[bool, str]:
         return True, f"PostgreSQL {version[0] if version else '?'}"
     except Exception as exc:  # any failure means "not reachable"; the reason is printed
         return False, str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def has_cjk_font() -> bool:
+    fc_list = shutil.which("fc-list")
+    if fc_list is None:
+        return False
+    try:
+        listed = subprocess.run(
+            [fc_list, ":lang=zh", "family"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return bool(listed.stdout.strip())
+
+
+def browser_lacks() -> list[str]:
+    """What the browser tests need and this machine lacks (they skip, or fail under CI, without it)."""
+    missing = []
+    if not CHROMIUM.exists():
+        missing.append(f"Chromium at {CHROMIUM} (Debian package chromium)")
+    if not has_cjk_font():
+        missing.append("a CJK font, without which Chinese renders as empty boxes (Debian fonts-noto-cjk)")
+    if not AXE.exists():
+        missing.append("axe-core in node_modules/ (npm ci)")
+    return missing
+
+
+def browser_tools() -> list[str]:
+    """Install axe-core with ``npm ci`` if it is missing; return what the browser tests still lack."""
+    if not AXE.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            print("=== npm is missing: axe-core cannot be installed ===", flush=True)
+        else:
+            print("=== installing axe-core for the browser tests: npm ci ===", flush=True)
+            subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=ROOT, check=False)
+    return browser_lacks()
 
 
 def run_pytest(label: str, database_url: str, extra: list[str]) -> tuple[int, dict[str, int]]:
@@ -73,6 +119,16 @@ def main() -> int:
     failed = False
 
     if args.only in (None, "sqlite"):
+        missing = browser_tools()
+        if missing:
+            print(f"\n=== browser tests lack: {'; '.join(missing)} ===")
+            if in_ci:
+                print("=== under CI that is a FAILURE: .ci/run installs them on a clean machine ===")
+                failed = True
+            else:
+                print(f"=== the browser tests will be SKIPPED; to run them: {BROWSER_PACKAGES} ===")
+        else:
+            print("\n=== browser tests (Chromium, axe-core) run on this SQLite pass ===")
         code, counts = run_pytest(
             "SQLite", "sqlite:///" + str(ROOT / "var" / "test.sqlite3"), args.pytest_args
         )
@@ -80,7 +136,10 @@ def main() -> int:
     if args.only in (None, "postgres"):
         ok, detail = postgres_reachable(args.postgres_url)
         if ok:
-            code, counts = run_pytest(detail, args.postgres_url, args.pytest_args)
+            print(f"\n=== browser tests ({BROWSER_TESTS}): on the SQLite pass only, not on this one ===")
+            code, counts = run_pytest(
+                detail, args.postgres_url, [f"--ignore={BROWSER_TESTS}", *args.pytest_args]
+            )
             results.append((detail, code, counts))
         else:
             print(f"\n=== PostgreSQL not reachable at {args.postgres_url}: {detail} ===")

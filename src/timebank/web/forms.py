@@ -53,6 +53,12 @@ class SignInPinForm(forms.Form):
         widget=forms.PasswordInput(attrs={"inputmode": "numeric", "autocomplete": "new-password"}),
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Ids of its own: the person's page also has the confirmation PIN form, whose field is "pin" too, and
+        # a label must point at one box only.
+        kwargs.setdefault("auto_id", "id_sign_in_%s")
+        super().__init__(*args, **kwargs)
+
 
 class MemberForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=50)

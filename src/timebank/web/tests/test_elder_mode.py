@@ -59,7 +59,7 @@ def test_staff_set_a_pin_sign_in_and_the_elder_signs_in_with_it(client, station,
     # when staff try a weak PIN, then a good one
     weak = desk.post(f"/console/people/{elder.pk}/sign-in-pin/", {"pin": "123456"})
     assert weak.status_code == 422
-    assert field_errors(weak) == {"pin": [zh("Too easy to guess (like 111111 or 123456).")]}
+    assert field_errors(weak) == {"sign_in_pin": [zh("Too easy to guess (like 111111 or 123456).")]}
     assert desk.post(f"/console/people/{elder.pk}/sign-in-pin/", {"pin": "470952"}).status_code == 302
     assert AuditEvent.objects.filter(event_type="member.sign_in_pin_set", subject_id=str(elder.pk)).exists()
     # then she signs in with her mobile number and the PIN, and lands on her page in large text
