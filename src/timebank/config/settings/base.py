@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "timebank.notifications",
     "timebank.care",
     "timebank.exchange",
+    "timebank.api",
     "timebank.insights",
     "timebank.web",
     "timebank.cli",
