@@ -13,12 +13,14 @@ from pydantic import ConfigDict, Field
 
 from timebank.api.main import api, cursor_decode, cursor_encode, remember, replayed, scope_check
 from timebank.care import selectors as care_selectors
+from timebank.care import services as care_services
 from timebank.care.models import ServiceOrder
 from timebank.common.errors import NotFound, ValidationFailed
 from timebank.exchange import services as exchange
 from timebank.ledger.selectors import account_statement
 from timebank.people.access import Perm, access_anywhere
 from timebank.people.models import Member, User
+from timebank.regions.selectors import region_get
 
 
 class Strict(Schema):
@@ -152,23 +154,7 @@ def orders(
     more = len(rows) > limit
     rows = rows[:limit]
     return {
-        "orders": [
-            {
-                "id": o.pk,
-                "number": o.number,
-                "status": o.status,
-                "category": o.category.code,
-                "community": o.region.code,
-                "window_start": o.window_start,
-                "window_end": o.window_end,
-                "funding": o.funding,
-                "elder_id": o.elder_id,
-                "volunteer_id": o.volunteer_id,
-                "service_minutes": o.service_minutes,
-                "credited_minutes": o.credited_minutes,
-            }
-            for o in rows
-        ],
+        "orders": [_order_out(o) for o in rows],
         "next_cursor": cursor_encode(rows[-1].pk) if more and rows else None,
     }
 
@@ -213,3 +199,83 @@ def transfer(request: HttpRequest, payload: TransferIn) -> Status[Any]:
     answer = {"transaction_id": moved.transaction_id, "overflow_minutes": moved.overflow}
     remember(request, key, body_hash, 201, answer)
     return Status(201, answer)
+
+
+# --- the life of a service ----------------------------------------------------------------------------------
+
+
+class CheckIn(Strict):
+    token: str = Field("", max_length=500, description="the elder's service-card QR token, when scanned")
+
+
+def _order(request: HttpRequest, order_id: int) -> ServiceOrder:
+    return care_selectors.order_get(_user(request), order_id)
+
+
+def _order_out(order: ServiceOrder) -> dict[str, Any]:
+    return {
+        "id": order.pk,
+        "number": order.number,
+        "status": order.status,
+        "category": order.category.code,
+        "community": order.region.code,
+        "window_start": order.window_start,
+        "window_end": order.window_end,
+        "funding": order.funding,
+        "elder_id": order.elder_id,
+        "volunteer_id": order.volunteer_id,
+        "service_minutes": order.service_minutes,
+        "credited_minutes": order.credited_minutes,
+    }
+
+
+@api.get("/care/orders/{order_id}", response=OrderOut, tags=["care"])
+def order_detail(request: HttpRequest, order_id: int) -> dict[str, Any]:
+    return _order_out(_order(request, order_id))
+
+
+@api.post("/care/orders/{order_id}/accept", response=OrderOut, tags=["care"])
+def order_accept(request: HttpRequest, order_id: int) -> dict[str, Any]:
+    """A volunteer takes an open request (their own or a neighbouring community's)."""
+    scope_check(request, "write")
+    order = ServiceOrder.objects.filter(pk=order_id).first()
+    if order is None:
+        raise NotFound(code="care_order_not_found")
+    return _order_out(care_services.order_accept(actor=_user(request), order=order))
+
+
+@api.post("/care/orders/{order_id}/check-in", response=OrderOut, tags=["care"])
+def order_check_in(request: HttpRequest, order_id: int, payload: CheckIn) -> dict[str, Any]:
+    scope_check(request, "write")
+    order = _order(request, order_id)
+    return _order_out(care_services.order_check_in(actor=_user(request), order=order, token=payload.token))
+
+
+@api.post("/care/orders/{order_id}/check-out", response=OrderOut, tags=["care"])
+def order_check_out(request: HttpRequest, order_id: int, payload: CheckIn) -> dict[str, Any]:
+    scope_check(request, "write")
+    order = _order(request, order_id)
+    return _order_out(care_services.order_check_out(actor=_user(request), order=order, token=payload.token))
+
+
+# --- regions (read) -----------------------------------------------------------------------------------------
+
+
+class RegionOut(Schema):
+    code: str
+    name: str
+    name_en: str
+    level: str
+    parent: str | None
+
+
+@api.get("/regions/{code}", response=RegionOut, tags=["regions"])
+def region(request: HttpRequest, code: str) -> dict[str, Any]:
+    found = region_get(code)
+    return {
+        "code": found.code,
+        "name": found.name,
+        "name_en": found.name_en,
+        "level": found.level,
+        "parent": found.parent.code if found.parent_id and found.parent else None,
+    }

@@ -6,11 +6,12 @@ import json
 from typing import Any
 
 import pytest
+import time_machine
 from django.test import Client
 
 from timebank.api import services as api_services
 from timebank.care.tests.conftest import *  # noqa: F403
-from timebank.care.tests.conftest import _english, balance, user_of  # noqa: F401
+from timebank.care.tests.conftest import _english, at, balance, user_of  # noqa: F401
 from timebank.people.models import Member, User
 
 
@@ -107,3 +108,35 @@ def test_the_openapi_document_is_served(client: Client) -> None:
     document = client.get("/api/v1/openapi.json").json()
     assert "/api/v1/exchange/transfers" in document["paths"]
     assert document["components"]["securitySchemes"]
+
+
+def test_a_volunteer_takes_checks_in_and_out_through_the_api(
+    client: Client, post: Any, helper: Member, old_elder: Member, hongkou_staff: User
+) -> None:
+    order = post()
+    headers = bearer(user_of(helper), user_of(helper))
+    taken = send(client, f"/api/v1/care/orders/{order.pk}/accept", {}, headers)
+    assert taken.status_code == 200 and taken.json()["status"] == "assigned"
+    again = send(client, f"/api/v1/care/orders/{order.pk}/accept", {}, headers)
+    assert again.status_code == 409 and again.json()["code"] == "care_illegal_transition"
+    start, end = at(1, 10), at(1, 11, 5)
+    with time_machine.travel(start, tick=False):
+        assert (
+            send(client, f"/api/v1/care/orders/{order.pk}/check-in", {}, headers).json()["status"]
+            == "in_progress"
+        )
+    with time_machine.travel(end, tick=False):
+        out = send(client, f"/api/v1/care/orders/{order.pk}/check-out", {"token": ""}, headers).json()
+    assert (out["status"], out["service_minutes"]) == ("completed", 65)
+    # and staff of another district are told it does not exist
+    assert (
+        client.get(f"/api/v1/care/orders/{order.pk}", **bearer(hongkou_staff, hongkou_staff)).status_code
+        == 404
+    )
+
+
+def test_regions_are_read_by_code(client: Client, old_elder: Member) -> None:
+    headers = bearer(user_of(old_elder), user_of(old_elder), ("read",))
+    body = client.get("/api/v1/regions/310101023001", **headers).json()
+    assert (body["name"], body["level"], body["parent"]) == ("雁荡居委会", "community", "310101023")
+    assert client.get("/api/v1/regions/999999", **headers).status_code == 404
