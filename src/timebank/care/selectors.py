@@ -31,14 +31,14 @@ from timebank.care.models import (
     ServiceOrder,
     Status,
 )
-from timebank.care.rules import age_of, certification_valid, verified_relation, volunteer_problems
+from timebank.care.rules import age_of, verified_relation, volunteer_problems
 from timebank.care.states import BUSY
 from timebank.common import clock
 from timebank.common.errors import NotFound, ValidationFailed
 from timebank.ledger.models import Posting, TransactionKind
 from timebank.people.access import Perm, access_has, access_paths, access_region_q
 from timebank.people.models import Member, User
-from timebank.regions.models import Policy, Region, ServiceCategory
+from timebank.regions.models import Policy, Region, ServiceCategory, path_prefixes
 from timebank.regions.selectors import policy_in_force
 
 # The national volunteer star levels (hours), where no policy says otherwise.
@@ -82,21 +82,35 @@ def orders_open_for(volunteer: Member, *, now: dt.datetime | None = None) -> lis
         .select_related(*_RELATED)
         .order_by("window_start", "pk")[:200]
     )
+    # One policy lookup per community and day, and the volunteer's certifications read once, whatever the
+    # number of requests.
+    policies: dict[tuple[int, dt.date], Policy | None] = {}
+    live = Certification.objects.filter(member=volunteer, revoked_at__isnull=True)
+    certified: dict[str, dt.date | None] = dict(live.values_list("code", "valid_until"))
     eligible = []
     for order in candidates:
         day = timezone.localtime(order.window_start).date()
-        policy = policy_in_force(order.region, day)
+        if (order.region_id, day) not in policies:
+            policies[(order.region_id, day)] = policy_in_force(order.region, day)
+        policy = policies[(order.region_id, day)]
         if policy is None:
             continue
         age = age_of(volunteer, day)
         if age is None or age < policy.min_volunteer_age:
             continue
         needed = order.category.requires_certification
-        if needed and not certification_valid(volunteer, needed, day):
+        if needed and not _valid_on(certified, needed, day):
             continue
         eligible.append(order)
     # nearest first: their own community, then the neighbouring ones; soonest first within each
     return sorted(eligible, key=lambda o: (o.region_id != home.pk, o.window_start, o.pk))
+
+
+def _valid_on(certified: dict[str, dt.date | None], code: str, day: dt.date) -> bool:
+    if code not in certified:
+        return False
+    until = certified[code]
+    return until is None or until >= day
 
 
 def orders_of_volunteer(volunteer: Member) -> QuerySet[ServiceOrder]:
@@ -192,14 +206,9 @@ def budgets_visible(user: User) -> QuerySet[FundBudget]:
     paths = access_paths(user, Perm.CARE_VIEW)
     qs = FundBudget.objects.all()
     if paths is not None:
-        above = {prefix for path in paths for prefix in _prefixes(path)}
+        above = {prefix for path in paths for prefix in path_prefixes(path)}
         qs = qs.filter(access_region_q(user, Perm.CARE_VIEW, "region__path") | Q(region__path__in=above))
     return qs.select_related("region").order_by("-year", "region__path")
-
-
-def _prefixes(path: str) -> list[str]:
-    codes = [c for c in path.split("/") if c]
-    return ["".join(f"{c}/" for c in codes[:n]) for n in range(1, len(codes) + 1)]
 
 
 @dataclass(frozen=True)

@@ -204,7 +204,7 @@ def _station_staff_of(region: Region) -> list[User]:
     user_ids = StaffGrant.objects.filter(
         revoked_at__isnull=True,
         role__in=[Role.STATION_STAFF, Role.COMMUNITY_STAFF],
-        region__path__in=_ancestor_paths(region),
+        region__path__in=region.ancestor_paths,
     ).values_list("user_id", flat=True)
     return list(User.objects.filter(pk__in=list(user_ids), is_active=True))
 
@@ -235,17 +235,12 @@ def _tell(
 
 def _budget_for(region: Region, year: int, *, lock: bool = False) -> FundBudget | None:
     """The public fund budget of the nearest jurisdiction at or above ``region`` for ``year``."""
-    qs = FundBudget.objects.filter(region__path__in=_ancestor_paths(region), year=year).order_by(
+    qs = FundBudget.objects.filter(region__path__in=region.ancestor_paths, year=year).order_by(
         "-region__depth"
     )
     if lock:
         qs = qs.select_for_update(of=("self",))
     return qs.first()
-
-
-def _ancestor_paths(region: Region) -> list[str]:
-    codes = region.ancestor_codes
-    return ["".join(f"{c}/" for c in codes[:n]) for n in range(1, len(codes) + 1)]
 
 
 def _pool_account(policy: Policy) -> Account:

@@ -106,10 +106,8 @@ class Coverage:
 def coverage(region: Region) -> Coverage:
     """The guarantee fund behind ``region`` (its own or the nearest above it) against the minutes its members
     hold: the answer to "could these deposits be honoured?"."""
-    codes = region.ancestor_codes
-    ancestors = ["".join(f"{c}/" for c in codes[:n]) for n in range(1, len(codes) + 1)]
     fund = (
-        GuaranteeFund.objects.filter(region__path__in=ancestors)
+        GuaranteeFund.objects.filter(region__path__in=region.ancestor_paths)
         .order_by("-region__depth", "-recorded_at", "-id")
         .first()
     )

@@ -136,12 +136,10 @@ def grant_get(user: User, grant_id: int) -> StaffGrant:
 def station_phone(region: Region) -> str:
     """The number an elder calls for help: the mobile of the staff nearest to their community (a grant on the
     community itself first, then its street's station), or "" if none is on record."""
-    codes = region.ancestor_codes
-    paths = ["".join(f"{c}/" for c in codes[:n]) for n in range(len(codes), 0, -1)]
     grants = (
         StaffGrant.objects.filter(
             revoked_at__isnull=True,
-            region__path__in=paths,
+            region__path__in=region.ancestor_paths,
             role__in=["station_staff", "community_staff"],
         )
         .exclude(user__mobile__isnull=True)

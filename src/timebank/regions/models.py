@@ -42,8 +42,19 @@ class Region(models.Model):
         """Codes from the root down to and including this node."""
         return [c for c in self.path.split("/") if c]
 
+    @property
+    def ancestor_paths(self) -> list[str]:
+        """Paths of the nodes from the root down to and including this one (for ``path__in`` lookups)."""
+        return path_prefixes(self.path)
+
     def contains(self, other: Region) -> bool:
         return other.path.startswith(self.path)
+
+
+def path_prefixes(path: str) -> list[str]:
+    """``"310000/310100/"`` → ``["310000/", "310000/310100/"]``: the path of each node above and at it."""
+    codes = [c for c in path.split("/") if c]
+    return ["".join(f"{c}/" for c in codes[:n]) for n in range(1, len(codes) + 1)]
 
 
 class CapOverflow(models.TextChoices):
@@ -151,4 +162,4 @@ class ServiceCategory(models.Model):
         return self.name_en if (get_language() or "").startswith("en") else self.name
 
 
-__all__ = ["CapOverflow", "Policy", "Region", "Rounding", "ServiceCategory"]
+__all__ = ["CapOverflow", "Policy", "Region", "Rounding", "ServiceCategory", "path_prefixes"]

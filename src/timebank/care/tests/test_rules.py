@@ -15,6 +15,7 @@ from django.utils import timezone, translation
 from timebank.care import selectors
 from timebank.care import services as care
 from timebank.care.models import Funding, ServiceOrder, Status
+from timebank.care.selectors import orders_open_for
 from timebank.care.tests.conftest import at, balance, deposit, member, user_of
 from timebank.care.tests.flows import (
     jinyang_elder_with_savings,
@@ -733,3 +734,14 @@ def test_check_in_within_the_window(post: Callable[..., ServiceOrder], helper: M
     # and an hour early is fine
     with time_machine.travel(at(1, 9), tick=False):
         assert care.order_check_in(actor=user_of(helper), order=order).status == Status.IN_PROGRESS
+
+
+def test_the_requests_near_a_volunteer_are_found_in_a_few_queries(
+    post, helper, django_assert_max_num_queries
+):
+    # given a dozen open requests of one day
+    for hour in range(8, 20):
+        post(window_start=at(1, hour), window_end=at(1, hour + 1))
+    # when her list is drawn, then the policy is looked up once per community and day, not once per row
+    with django_assert_max_num_queries(5):
+        assert len(orders_open_for(helper)) == 12
