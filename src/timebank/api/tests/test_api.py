@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 import time_machine
 from django.test import Client
 
-from timebank.api import services as api_services
-from timebank.care.tests.conftest import *  # noqa: F403
+from timebank.api.tests.conftest import bearer, send
 from timebank.care.tests.conftest import _english, at, balance, user_of  # noqa: F401
 from timebank.people.models import Member, User
-
-
-def bearer(actor: User, user: User, scopes: tuple[str, ...] = ("read", "write")) -> dict[str, Any]:
-    issued = api_services.token_create(actor=actor, user=user, name="手机应用", scopes=list(scopes))
-    return {"HTTP_AUTHORIZATION": f"Bearer {issued.secret}"}
-
-
-def send(client: Client, path: str, body: Any, headers: dict[str, Any], key: str | None = None) -> Any:
-    extra = dict(headers)
-    if key is not None:
-        extra["HTTP_IDEMPOTENCY_KEY"] = key
-    return client.post(path, data=json.dumps(body), content_type="application/json", **extra)
 
 
 def test_a_bad_or_missing_token_is_a_401_in_the_error_format(client: Client, old_elder: Member) -> None:
