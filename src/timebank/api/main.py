@@ -4,17 +4,23 @@ selector, and answer; every refusal has one shape: ``{"code", "message", "fields
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import hashlib
+import inspect
 import json
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.responses import NinjaJSONEncoder
 from ninja.security import HttpBearer
+from pydantic import BaseModel
 
 from timebank.api.models import ApiToken, IdempotentResponse
 from timebank.api.services import token_authenticate
@@ -85,28 +91,93 @@ def scope_check(request: HttpRequest, scope: str) -> None:
 
 # --- idempotency --------------------------------------------------------------------------------------------
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+F = TypeVar("F", bound=Callable[..., Any])
 
-def replayed(request: HttpRequest, body: Any) -> tuple[str, str, IdempotentResponse | None]:
-    """For a request that moves time: the required Idempotency-Key, the body's hash, and the first answer if
-    this is a retry. The same key with another body is refused."""
-    key = (request.headers.get("Idempotency-Key") or "").strip()
-    if not key or len(key) > 100:
-        raise ValidationFailed.field(
-            "Idempotency-Key",
-            _("Send an Idempotency-Key header of 1 to 100 characters."),
-            code="api_key_required",
-        )
-    body_hash = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
-    first = IdempotentResponse.objects.filter(user=_caller(request), key=key).first()
-    if first is not None and (first.body_hash, first.path, first.method) != (
-        body_hash,
-        request.path,
-        request.method,
-    ):
-        raise Conflict(
-            _("This Idempotency-Key was used for another request."), code="api_idempotency_conflict"
-        )
-    return key, body_hash, first
+
+def idempotency_key(request: HttpRequest) -> str:
+    """The key the caller sent, scoped to them: what a service's own ``idempotency_key`` receives, so that a
+    retry racing the first request still posts once."""
+    return f"api:{_caller(request).pk}:{getattr(request, 'idempotency_key', '')}"
+
+
+def idempotent(required: bool = True) -> Callable[[F], F]:
+    """For a request that moves time: ``Idempotency-Key`` is required (or, with ``required=False``, honoured
+    when sent). The first successful answer is kept; a retry with the same key and body gets it again (same
+    status, header ``Idempotent-Replayed: true``) and changes nothing; the same key with another body or on
+    another path is a 409. Refusals are not kept: a retry is decided afresh.
+
+    On PostgreSQL two requests with one key wait for each other (an advisory lock on the user and key), so the
+    second always replays the first."""
+
+    def wrap(view: F) -> F:
+        @functools.wraps(view)
+        def inner(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            key = (request.headers.get(IDEMPOTENCY_HEADER) or "").strip()
+            if not key:
+                if required:
+                    raise ValidationFailed.field(
+                        IDEMPOTENCY_HEADER,
+                        _("Send an Idempotency-Key header of 1 to 100 characters."),
+                        code="api_key_required",
+                    )
+                return view(request, *args, **kwargs)
+            if len(key) > 100:
+                raise ValidationFailed.field(
+                    IDEMPOTENCY_HEADER,
+                    _("An Idempotency-Key has at most 100 characters."),
+                    code="api_key_too_long",
+                )
+            request.idempotency_key = key  # type: ignore[attr-defined]
+            body_hash = _body_hash(kwargs)
+            with _key_lock(_caller(request).pk, key):
+                first = IdempotentResponse.objects.filter(user=_caller(request), key=key).first()
+                if first is not None:
+                    if (first.body_hash, first.path, first.method) != (
+                        body_hash,
+                        request.path,
+                        request.method,
+                    ):
+                        raise Conflict(
+                            _("This Idempotency-Key was used for another request."),
+                            code="api_idempotency_conflict",
+                        )
+                    return JsonResponse(
+                        first.body, status=first.status, headers={"Idempotent-Replayed": "true"}
+                    )
+                result = view(request, *args, **kwargs)
+                status, value = (
+                    (result.status_code, result.value) if isinstance(result, Status) else (200, result)
+                )
+                _remember(request, key, body_hash, status, value)
+                return result
+
+        # the view's annotations are strings (``from __future__ import annotations``) naming the view module's
+        # schemas: resolve them there, for django-ninja reads the wrapper's signature
+        inner.__signature__ = inspect.signature(view, eval_str=True)  # type: ignore[attr-defined]
+        return inner  # type: ignore[return-value]
+
+    return wrap
+
+
+def _body_hash(kwargs: dict[str, Any]) -> str:
+    plain = {k: v.model_dump(mode="json") if isinstance(v, BaseModel) else v for k, v in kwargs.items()}
+    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@contextlib.contextmanager
+def _key_lock(user_id: int, key: str) -> Iterator[None]:
+    if connection.vendor != "postgresql":
+        yield
+        return
+    lock = int.from_bytes(hashlib.sha256(f"{user_id}:{key}".encode()).digest()[:8], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [lock])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [lock])
 
 
 def _caller(request: HttpRequest) -> User:
@@ -115,7 +186,8 @@ def _caller(request: HttpRequest) -> User:
     return user
 
 
-def remember(request: HttpRequest, key: str, body_hash: str, status: int, answer: dict[str, Any]) -> None:
+def _remember(request: HttpRequest, key: str, body_hash: str, status: int, value: Any) -> None:
+    body = json.loads(json.dumps(value, cls=NinjaJSONEncoder))
     try:
         with transaction.atomic():
             IdempotentResponse.objects.create(
@@ -125,11 +197,9 @@ def remember(request: HttpRequest, key: str, body_hash: str, status: int, answer
                 path=request.path,
                 body_hash=body_hash,
                 status=status,
-                body=answer,
+                body=body,
             )
-    except (
-        IntegrityError
-    ):  # a concurrent retry recorded it first; the ledger's own key kept it to one posting
+    except IntegrityError:  # recorded by a concurrent request (SQLite has no advisory lock)
         pass
 
 
@@ -158,4 +228,12 @@ def channel(request: HttpRequest) -> Any:
     return origin(request.META.get("REMOTE_ADDR"), "api")
 
 
-__all__ = ["AuthenticationFailed", "api", "channel", "cursor_decode", "cursor_encode", "remember", "replayed"]
+__all__ = [
+    "AuthenticationFailed",
+    "api",
+    "channel",
+    "cursor_decode",
+    "cursor_encode",
+    "idempotency_key",
+    "idempotent",
+]

@@ -1,3 +1,12 @@
 """The endpoints of ``/api/v1``, one module per domain; importing this package registers them all."""
 
-from timebank.api.endpoints import care, exchange, me, regions  # noqa: F401
+from timebank.api.endpoints import (  # noqa: F401
+    accounts,
+    care,
+    exchange,
+    me,
+    notifications,
+    people,
+    regions,
+    tokens,
+)

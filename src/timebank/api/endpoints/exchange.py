@@ -10,7 +10,7 @@ from ninja import Schema, Status
 from pydantic import Field
 
 from timebank.api.common import Strict, caller, caller_member
-from timebank.api.main import api, remember, replayed, scope_check
+from timebank.api.main import api, idempotency_key, idempotent, scope_check
 from timebank.common.errors import ValidationFailed
 from timebank.exchange import services as exchange
 from timebank.people.models import Member
@@ -28,14 +28,12 @@ class TransferOut(Schema):
     overflow_minutes: int
 
 
-@api.post("/exchange/transfers", response={201: TransferOut, 200: TransferOut}, tags=["exchange"])
+@api.post("/exchange/transfers", response={201: TransferOut}, tags=["exchange"])
+@idempotent()
 def transfer(request: HttpRequest, payload: TransferIn) -> Status[Any]:
     """Transfer or give minutes to a relative or friend (the policy decides who may receive). Requires an
     Idempotency-Key: a retry returns the first answer; the same key with another body is a 409."""
     scope_check(request, "write")
-    key, body_hash, first = replayed(request, payload.dict())
-    if first is not None:
-        return Status(200, first.body)
     giver = caller_member(request)
     receiver = Member.objects.filter(pk=payload.receiver_id).first()
     if receiver is None:
@@ -49,10 +47,8 @@ def transfer(request: HttpRequest, payload: TransferIn) -> Status[Any]:
         giver=giver,
         receiver=receiver,
         minutes=payload.minutes,
-        idempotency_key=f"api:{key}",
+        idempotency_key=idempotency_key(request),
         gift=payload.gift,
         note=payload.note,
     )
-    answer = {"transaction_id": moved.transaction_id, "overflow_minutes": moved.overflow}
-    remember(request, key, body_hash, 201, answer)
-    return Status(201, answer)
+    return Status(201, {"transaction_id": moved.transaction_id, "overflow_minutes": moved.overflow})

@@ -46,7 +46,8 @@ def test_a_transfer_is_idempotent_and_a_reused_key_with_another_body_is_a_409(
     first = send(client, "/api/v1/exchange/transfers", body, headers, key="k-1")
     assert first.status_code == 201
     again = send(client, "/api/v1/exchange/transfers", body, headers, key="k-1")
-    assert again.status_code == 200 and again.json() == first.json()
+    assert again.status_code == 201 and again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true"
     assert balance(son) == (270, 0)
     other = send(client, "/api/v1/exchange/transfers", {**body, "minutes": 31}, headers, key="k-1")
     assert other.status_code == 409 and other.json()["code"] == "api_idempotency_conflict"

@@ -1,0 +1,1 @@
+"""(endpoints added here)"""
