@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Schema
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from timebank.api.main import cursor_decode, cursor_encode
 from timebank.common.errors import NotFound, ValidationFailed
 from timebank.people.models import Member, User
 
 M = TypeVar("M", bound=Model)
+
+# A row's number, in a path, a query or a body: bounded, so that no number is too large for the database
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 
 class Strict(Schema):

@@ -12,10 +12,12 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from django.db import IntegrityError, connection, transaction
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import DataError, IntegrityError, connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
-from ninja import NinjaAPI, Status
+from ninja import NinjaAPI, Status, Swagger
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.responses import NinjaJSONEncoder
@@ -48,7 +50,10 @@ api = NinjaAPI(
     version="1.0",
     urls_namespace="api-v1",
     auth=BearerToken(),
-    docs_url=None,  # the interactive docs need Swagger UI served locally (not from a CDN): not yet
+    # Swagger UI from django-ninja's own static files ("ninja" is an installed app), never a CDN; no online
+    # validator badge either
+    docs=Swagger(settings={"validatorUrl": None, "persistAuthorization": True}),
+    docs_url="/docs",
 )
 
 
@@ -58,7 +63,10 @@ def error(status: int, code: str, message: Any, fields: dict[str, list[str]] | N
 
 @api.exception_handler(ApplicationError)
 def on_application_error(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
-    return error(exc.status, exc.code, exc.message, exc.fields)
+    response = error(exc.status, exc.code, exc.message, exc.fields)
+    if "retry_after" in exc.extra:
+        response["Retry-After"] = str(max(1, int(exc.extra["retry_after"])))
+    return response
 
 
 @api.exception_handler(NinjaValidationError)
@@ -75,13 +83,34 @@ def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> H
     return error(401, "api_bad_token", _("Sign in with a valid bearer token."))
 
 
+@api.exception_handler(RequestDataTooBig)
+def on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
+    message = _("The request body is larger than %(mb)s MB.") % {"mb": limit}
+    return error(413, "api_payload_too_large", message)
+
+
+@api.exception_handler(DataError)
+@api.exception_handler(OverflowError)
+def on_out_of_range(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """A number the database cannot hold, where no schema bounded it: the caller's error, not the server's
+    (the database refused it, so nothing was written)."""
+    return error(422, "api_value_out_of_range", _("A number in the request is out of range."))
+
+
 @api.exception_handler(HttpError)
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return error(exc.status_code, "http_error", str(exc))
 
 
-def scope_check(request: HttpRequest, scope: str) -> None:
+def caller_token(request: HttpRequest) -> ApiToken | None:
+    """The token the request was authenticated with (None before authentication)."""
     token: ApiToken | None = getattr(request, "api_token", None)
+    return token
+
+
+def scope_check(request: HttpRequest, scope: str) -> None:
+    token = caller_token(request)
     if token is None or scope not in token.scopes:
         raise PermissionDenied(
             _("This token may not do this (it lacks the “%(scope)s” scope).") % {"scope": scope},

@@ -52,3 +52,21 @@ class IdempotentResponse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.key}"
+
+
+class RateCount(models.Model):
+    """How many requests of one kind one caller made in one fixed window (for sign-in and token limits).
+    Counted with one upsert, so every process of the server shares the count."""
+
+    bucket = models.CharField(max_length=150)
+    window_start = models.BigIntegerField()  # seconds since the epoch
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["bucket", "window_start"], name="api_rate_bucket_window")
+        ]
+        indexes = [models.Index(fields=["window_start"], name="api_rate_window")]
+
+    def __str__(self) -> str:
+        return f"{self.bucket} {self.window_start} {self.count}"

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import random
 import secrets
+import time
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from timebank.api.models import ApiToken, TokenKind
+from timebank.api.models import ApiToken, RateCount, TokenKind
 from timebank.audit.services import audit_record
-from timebank.common.errors import AuthenticationFailed, PermissionDenied, ValidationFailed
+from timebank.common.errors import AuthenticationFailed, PermissionDenied, RateLimited, ValidationFailed
 from timebank.people.access import access_is_staff
 from timebank.people.models import User
 
@@ -32,10 +35,18 @@ def _digest(secret: str) -> str:
 
 
 def token_create(
-    *, actor: User, user: User, name: str, scopes: list[str], days: int = 90, kind: str = TokenKind.PERSONAL
+    *,
+    actor: User,
+    user: User,
+    name: str,
+    scopes: list[str],
+    days: int = 90,
+    kind: str = TokenKind.PERSONAL,
+    within: list[str] | None = None,
 ) -> IssuedToken:
     """Issue a token for ``user`` (themselves, or a staff member for a user of their communities). The secret
-    is returned once and only its hash is kept."""
+    is returned once and only its hash is kept. ``within``: the scopes of the token asking, when a token
+    asks — a token never issues one that may do more than itself."""
     if actor.pk != user.pk and not (
         access_is_staff(actor) and (user.member is None or _staff_sees(actor, user))
     ):
@@ -45,6 +56,10 @@ def token_create(
         raise ValidationFailed.field("name", _("A name of 1 to 60 characters."), code="api_bad_token_name")
     if not scopes or any(s not in SCOPES for s in scopes):
         raise ValidationFailed.field("scopes", _("Scopes are read and/or write."), code="api_bad_scopes")
+    if within is not None and not set(scopes) <= set(within):
+        raise PermissionDenied(
+            _("A token cannot issue one with scopes it lacks itself."), code="api_scope_escalation"
+        )
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_DAYS:
         raise ValidationFailed.field("days", _("1 to 366 days."), code="api_bad_days")
     if kind not in TokenKind.values:
@@ -111,3 +126,24 @@ def token_authenticate(raw: str) -> tuple[User, ApiToken]:
         raise AuthenticationFailed(_("The token is not valid."), code="api_bad_token")
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.user, token
+
+
+def rate_limit(bucket: str, caller: str) -> None:
+    """Count one request of kind ``bucket`` (a key of ``settings.API_RATE_LIMITS``) from ``caller``; refuse
+    it once the window's allowance is spent, saying when to try again. One upsert, shared by all processes."""
+    allowed, seconds = settings.API_RATE_LIMITS[bucket]
+    now = int(time.time())
+    window = now - now % seconds
+    key = f"{bucket}:{caller}"[:150]
+    table = RateCount._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (bucket, window_start, count) VALUES (%s, %s, 1) "  # noqa: S608 (our table)
+            f"ON CONFLICT (bucket, window_start) DO UPDATE SET count = {table}.count + 1 RETURNING count",
+            [key, window],
+        )
+        row = cursor.fetchone()
+        if random.random() < 0.01:  # now and then, forget windows long past
+            RateCount.objects.filter(window_start__lt=now - 2 * 86400).delete()
+    if row is not None and row[0] > allowed:
+        raise RateLimited(extra={"retry_after": window + seconds - now})

@@ -77,3 +77,11 @@ class AccountLocked(AuthenticationFailed):
     code = "account_locked"
     status = 429
     default_message = _("Too many failed sign-in attempts. Try again later.")
+
+
+class RateLimited(ApplicationError):
+    """Too many requests of one kind from one caller; ``extra["retry_after"]``: seconds to wait."""
+
+    code = "rate_limited"
+    status = 429
+    default_message = _("Too many requests. Wait a moment and try again.")

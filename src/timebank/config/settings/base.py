@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "ninja",  # its static Swagger UI for /api/v1/docs
     "timebank.common",
     "timebank.regions",
     "timebank.people",
@@ -116,6 +117,12 @@ LOGOUT_REDIRECT_URL = "web:sign-in"
 # for SIGN_IN_LOCK_MINUTES.
 SIGN_IN_MAX_FAILURES = env_int("TIMEBANK_SIGN_IN_MAX_FAILURES", 5)
 SIGN_IN_LOCK_MINUTES = env_int("TIMEBANK_SIGN_IN_LOCK_MINUTES", 15)
+
+# API rate limits: (requests, seconds) per caller — sign-in per client address, token creation per user.
+API_RATE_LIMITS = {
+    "sign_in": (env_int("TIMEBANK_API_SIGN_IN_PER_MINUTE", 10), 60),
+    "token_create": (env_int("TIMEBANK_API_TOKENS_PER_HOUR", 20), 3600),
+}
 
 # Care services: a wrong PIN or card code this many times locks confirmation for the elder for a while; a
 # completed service nobody confirmed goes to the station after CARE_ESCALATE_HOURS.

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -17,8 +17,15 @@ TITLES: dict[int, object] = {
 }
 
 
+CODES = {400: "bad_request", 403: "permission_denied", 404: "not_found", 500: "server_error"}
+
+
 def render_error(request: HttpRequest, status: int, message: str = "") -> HttpResponse:
+    """The error page; under ``/api/`` the API's one error format instead."""
     title = TITLES.get(status, TITLES[400])
+    if request.path.startswith("/api/"):
+        body = {"code": CODES.get(status, "error"), "message": str(message or title), "fields": {}}
+        return JsonResponse(body, status=status)
     return render(
         request, "web/error.html", {"status": status, "title": title, "message": message}, status=status
     )
