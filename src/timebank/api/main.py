@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Status, Swagger
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.openapi.schema import OpenAPISchema
 from ninja.responses import NinjaJSONEncoder
 from ninja.security import HttpBearer
 from pydantic import BaseModel
@@ -45,7 +46,67 @@ class BearerToken(HttpBearer):
         return user
 
 
-api = NinjaAPI(
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+ERROR_STATUSES = {
+    400: "The request could not be read.",
+    401: "No valid bearer token.",
+    403: "The token or its user may not do this.",
+    404: "Not found, or not visible to this user.",
+    405: "This path does not take this method.",
+    409: "The state changed meanwhile, or an Idempotency-Key was reused with another request.",
+    413: "The body is too large.",
+    422: "Some fields are not valid; `fields` names each and why.",
+    429: "Too many requests, or the account is locked for a while (see Retry-After).",
+}
+ERROR_SCHEMA = {
+    "type": "object",
+    "title": "Error",
+    "required": ["code", "message", "fields"],
+    "properties": {
+        "code": {"type": "string", "description": "stable, for programs"},
+        "message": {"type": "string", "description": "for people, in the request's language"},
+        "fields": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            "description": "each field at fault and why",
+        },
+    },
+}
+
+
+class TimeBankAPI(NinjaAPI):
+    """The document also says what every operation may refuse (the one error format) and which take an
+    Idempotency-Key, so that clients and the schema fuzzer know both."""
+
+    def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: Any = None) -> OpenAPISchema:
+        for router in self._get_bound_routers():
+            for path_view in router.path_operations.values():
+                for operation in path_view.operations:
+                    required = getattr(operation.view_func, "idempotency_required", None)
+                    if required is not None and not operation.openapi_extra:
+                        operation.openapi_extra = {"parameters": [_key_parameter(required)]}
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+        error_content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        for methods in schema["paths"].values():
+            for details in methods.values():
+                for status, reason in ERROR_STATUSES.items():
+                    details["responses"].setdefault(status, {"description": reason, "content": error_content})
+        return schema
+
+
+def _key_parameter(required: bool) -> dict[str, Any]:
+    return {
+        "in": "header",
+        "name": IDEMPOTENCY_HEADER,
+        "required": required,
+        "schema": {"type": "string", "minLength": 1, "maxLength": 100},
+        "description": "Any unique string per intended request: a retry with the same key and body gets the "
+        "first answer again and changes nothing.",
+    }
+
+
+api = TimeBankAPI(
     title="TimeBank API",
     version="1.0",
     urls_namespace="api-v1",
@@ -120,7 +181,6 @@ def scope_check(request: HttpRequest, scope: str) -> None:
 
 # --- idempotency --------------------------------------------------------------------------------------------
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -184,6 +244,7 @@ def idempotent(required: bool = True) -> Callable[[F], F]:
         # the view's annotations are strings (``from __future__ import annotations``) naming the view module's
         # schemas: resolve them there, for django-ninja reads the wrapper's signature
         inner.__signature__ = inspect.signature(view, eval_str=True)  # type: ignore[attr-defined]
+        inner.idempotency_required = required  # type: ignore[attr-defined]
         return inner  # type: ignore[return-value]
 
     return wrap
