@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "timebank.notifications",
     "timebank.care",
     "timebank.exchange",
+    "timebank.sensing",
     "timebank.api",
     "timebank.insights",
     "timebank.web",
