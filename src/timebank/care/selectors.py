@@ -37,7 +37,7 @@ from timebank.common import clock
 from timebank.common.errors import NotFound, ValidationFailed
 from timebank.ledger.models import Posting, TransactionKind
 from timebank.people.access import Perm, access_has, access_paths, access_region_q
-from timebank.people.models import Member, User
+from timebank.people.models import BondStatus, FamilyBond, Member, User
 from timebank.regions.models import Policy, Region, ServiceCategory, path_prefixes
 from timebank.regions.selectors import policy_in_force
 
@@ -121,6 +121,53 @@ def orders_of_volunteer(volunteer: Member) -> QuerySet[ServiceOrder]:
 
 def orders_of_elder(elder: Member) -> QuerySet[ServiceOrder]:
     return ServiceOrder.objects.filter(elder=elder).select_related(*_RELATED).order_by("-window_start")
+
+
+def orders_for(
+    user: User,
+    *,
+    status: str = "",
+    category: str = "",
+    region: Region | None = None,
+    starts_from: dt.date | None = None,
+    starts_until: dt.date | None = None,
+    flagged: bool = False,
+) -> QuerySet[ServiceOrder]:
+    """Every service ``order_get`` lets the user open: those of their staff subtree, those they receive, give
+    or pay for, and those of the elders of their verified family. Filtered by status, category code, region
+    (its whole subtree), the local days the service starts on (``starts_from`` to ``starts_until``, both
+    included) and, for staff, the flagged ones (an overlap, or escalated to the station)."""
+    qs = ServiceOrder.objects.all()
+    if access_paths(user, Perm.CARE_VIEW) is not None:  # not a platform administrator
+        seen = access_region_q(user, Perm.CARE_VIEW, "region__path")
+        mine = user.member_id
+        if mine is not None:
+            family = FamilyBond.objects.filter(status=BondStatus.VERIFIED)
+            seen |= (
+                Q(elder_id=mine)
+                | Q(volunteer_id=mine)
+                | Q(payer_id=mine)
+                | Q(elder_id__in=family.filter(relative_id=mine).values("member_id"))
+                | Q(elder_id__in=family.filter(member_id=mine).values("relative_id"))
+            )
+        qs = qs.filter(seen)
+    if status:
+        qs = qs.filter(status=status)
+    if category:
+        qs = qs.filter(category__code=category)
+    if region is not None:
+        qs = qs.filter(region__path__startswith=region.path)
+    if starts_from is not None:
+        qs = qs.filter(window_start__gte=_local_midnight(starts_from))
+    if starts_until is not None:
+        qs = qs.filter(window_start__lt=_local_midnight(starts_until + dt.timedelta(days=1)))
+    if flagged:
+        qs = qs.filter(Q(overlap_flag=True) | Q(escalated_at__isnull=False))
+    return qs.select_related(*_RELATED).order_by("-window_start", "-pk")
+
+
+def _local_midnight(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
 def orders_visible(
