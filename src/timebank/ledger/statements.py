@@ -3,16 +3,23 @@ latest sealed entry is anchored in — checkable offline with the platform's pub
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from timebank.audit.services import audit_record
+from timebank.common.errors import NotFound
 from timebank.ledger import proofs
 from timebank.ledger.models import Account, Block, BlockEntry, Posting, Transaction
 from timebank.ledger.sealing import TXN_FIELDS, documents, postings_of
 from timebank.ledger.selectors import account_statement
 from timebank.ledger.signing import PlatformKey, platform_key
+from timebank.people.access import Perm, access_member_check
+
+if TYPE_CHECKING:
+    from timebank.people.models import Member, User
 
 
 def block_document_of(block: Block, *, key_id: str | None = None) -> dict[str, Any]:
@@ -60,6 +67,27 @@ def statement_issue(account: Account, *, entries: int = 20) -> dict[str, Any]:
         # The account stays still while it is read: balance, entries and anchor agree.
         account = Account.objects.select_for_update().get(pk=account.pk)
         return _statement(account, key, entries)
+
+
+def member_statement_issue(*, actor: User, member: Member) -> dict[str, Any]:
+    """The signed statement of ``member``'s time account, for the member themselves or staff who may see them.
+    Issued to anyone but the member it is audit-logged: it shows the member's account to someone else."""
+    access_member_check(actor, member, Perm.PEOPLE_VIEW)
+    account = member.account
+    if account is None:
+        raise NotFound(_("This member has no time account yet."), code="no_account")
+    with transaction.atomic():
+        document = statement_issue(account)
+        if actor.member_id != member.pk:
+            audit_record(
+                actor=actor,
+                event_type="ledger.statement_issued",
+                subject=member,
+                region=member.home_region,
+                new={"balance": document["account"]["balance"]},
+                on_behalf_of=member,
+            )
+    return document
 
 
 def _statement(account: Account, key: PlatformKey, entries: int) -> dict[str, Any]:

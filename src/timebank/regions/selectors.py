@@ -18,6 +18,18 @@ def region_get(code: str) -> Region:
         ) from exc
 
 
+def region_find(code: str) -> Region | None:
+    """The region with ``code``, or None: for an input field naming one (a miss is that field's error)."""
+    return Region.objects.filter(code=code).first()
+
+
+def region_children(parent: Region | None) -> QuerySet[Region]:
+    """The regions directly below ``parent``; the roots of the tree when ``parent`` is None."""
+    if parent is None:
+        return Region.objects.filter(parent__isnull=True)
+    return Region.objects.filter(parent=parent)
+
+
 def region_subtree(region: Region, *, include_self: bool = True) -> QuerySet[Region]:
     qs = Region.objects.filter(path__startswith=region.path)
     return qs if include_self else qs.exclude(pk=region.pk)

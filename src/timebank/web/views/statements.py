@@ -11,11 +11,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from timebank.audit.services import audit_record
 from timebank.common.errors import NotFound
 from timebank.exchange.models import AccountMove
 from timebank.ledger import selectors as ledger
-from timebank.ledger.statements import receipt_of, statement_issue
+from timebank.ledger.statements import member_statement_issue, receipt_of
 from timebank.people import selectors as people
 from timebank.people.models import Member, User
 
@@ -62,18 +61,7 @@ def statement(request: HttpRequest, member_id: int | None = None) -> HttpRespons
 
 def _issued(request: HttpRequest, member_id: int | None) -> tuple[Member, dict[str, object]]:
     user, member = _target(request, member_id)
-    assert member.account is not None
-    document = statement_issue(member.account)
-    if member_id is not None:
-        audit_record(
-            actor=user,
-            event_type="ledger.statement_issued",
-            subject=member,
-            region=member.home_region,
-            new={"balance": member.account.balance},
-            on_behalf_of=member,
-        )
-    return member, document
+    return member, member_statement_issue(actor=user, member=member)
 
 
 @login_required
