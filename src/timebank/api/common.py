@@ -18,7 +18,8 @@ from timebank.people.models import Member, User
 M = TypeVar("M", bound=Model)
 
 # A row's number, in a path, a query or a body: bounded, so that no number is too large for the database
-Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class Strict(Schema):

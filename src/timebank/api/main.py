@@ -154,9 +154,13 @@ def on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 @api.exception_handler(DataError)
 @api.exception_handler(OverflowError)
 def on_out_of_range(request: HttpRequest, exc: Exception) -> HttpResponse:
-    """A number the database cannot hold, where no schema bounded it: the caller's error, not the server's
-    (the database refused it, so nothing was written)."""
-    return error(422, "api_value_out_of_range", _("A number in the request is out of range."))
+    """A value the database cannot hold (a number out of range, a NUL character), where no schema bounded it:
+    the caller's error, not the server's (the database refused it, so nothing was written)."""
+    return error(
+        422,
+        "api_value_not_storable",
+        _("A value in the request cannot be stored (too large, or a character that is not allowed)."),
+    )
 
 
 @api.exception_handler(HttpError)
@@ -251,7 +255,10 @@ def idempotent(required: bool = True) -> Callable[[F], F]:
 
 
 def _body_hash(kwargs: dict[str, Any]) -> str:
-    plain = {k: v.model_dump(mode="json") if isinstance(v, BaseModel) else v for k, v in kwargs.items()}
+    plain = {
+        k: v.model_dump(mode="json", exclude_unset=True) if isinstance(v, BaseModel) else v
+        for k, v in kwargs.items()
+    }
     return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -10,12 +10,12 @@ from django.utils.translation import gettext as _
 from ninja import Schema
 from pydantic import ConfigDict
 
-from timebank.api.common import caller, caller_member, limit_check
-from timebank.api.endpoints.me import StatementOut
-from timebank.api.endpoints.people import Id, staff_member
-from timebank.api.main import api, cursor_decode, cursor_encode
+from timebank.api.common import Id, caller, caller_member, limit_check
+from timebank.api.endpoints.me import StatementOut, statement_out
+from timebank.api.endpoints.people import staff_member
+from timebank.api.main import api, cursor_decode
 from timebank.common.errors import NotFound
-from timebank.ledger.selectors import StatementPage, account_balance, account_statement
+from timebank.ledger.selectors import account_balance, account_statement
 from timebank.ledger.statements import member_statement_issue
 from timebank.people.models import Member
 
@@ -65,24 +65,6 @@ class SignedStatementOut(Schema):
     key_id: str
     public_key: str
     signature: str
-
-
-def statement_out(found: StatementPage) -> dict[str, Any]:
-    """A statement page as ``StatementOut`` (the shape ``/me/statement`` answers too)."""
-    return {
-        "entries": [
-            {
-                "seq": e.seq,
-                "transaction_id": e.transaction_id,
-                "kind": e.kind,
-                "amount_minutes": e.amount,
-                "balance_after_minutes": e.balance_after,
-                "at": e.at,
-            }
-            for e in found.entries
-        ],
-        "next_cursor": cursor_encode(found.next_before) if found.next_before else None,
-    }
 
 
 def _staff_account(request: HttpRequest, member_id: int) -> tuple[Member, int]:

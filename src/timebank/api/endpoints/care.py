@@ -15,10 +15,10 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
-from ninja import Path, Schema, Status
+from ninja import Schema, Status
 from pydantic import Field
 
-from timebank.api.common import Strict, caller, caller_member, limit_check, page
+from timebank.api.common import MAX_ID, Id, Strict, caller, caller_member, limit_check, page
 from timebank.api.main import api, cursor_decode, cursor_encode, idempotent, scope_check
 from timebank.care import selectors as care_selectors
 from timebank.care import services as care_services
@@ -39,9 +39,7 @@ from timebank.people.selectors import member_get
 from timebank.regions.models import Region
 from timebank.regions.selectors import region_get
 
-MAX_ID = 2**63 - 1
 # A path id: a bad one ("abc", 0, too large) is a 422 naming it, never a server error.
-Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 T = TypeVar("T")
 
 # --- what is answered ---------------------------------------------------------------------------------------

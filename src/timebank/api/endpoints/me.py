@@ -11,7 +11,7 @@ from ninja import Schema
 from timebank.api.common import caller, caller_member, limit_check
 from timebank.api.main import api, cursor_decode, cursor_encode
 from timebank.common.errors import NotFound
-from timebank.ledger.selectors import account_statement
+from timebank.ledger.selectors import StatementPage, account_statement
 
 
 class MeOut(Schema):
@@ -52,13 +52,8 @@ class StatementOut(Schema):
     next_cursor: str | None
 
 
-@api.get("/me/statement", response=StatementOut, tags=["me"])
-def my_statement(request: HttpRequest, cursor: str | None = None, limit: int = 50) -> dict[str, Any]:
-    member = caller_member(request)
-    limit_check(limit)
-    if member.account_id is None:
-        raise NotFound(code="api_no_account")
-    found = account_statement(member.account_id, before=cursor_decode(cursor), limit=limit)
+def statement_out(found: StatementPage) -> dict[str, Any]:
+    """A statement page as ``StatementOut`` (the shape ``/me/statement`` answers too)."""
     return {
         "entries": [
             {
@@ -73,3 +68,12 @@ def my_statement(request: HttpRequest, cursor: str | None = None, limit: int = 5
         ],
         "next_cursor": cursor_encode(found.next_before) if found.next_before else None,
     }
+
+
+@api.get("/me/statement", response=StatementOut, tags=["me"])
+def my_statement(request: HttpRequest, cursor: str | None = None, limit: int = 50) -> dict[str, Any]:
+    member = caller_member(request)
+    limit_check(limit)
+    if member.account_id is None:
+        raise NotFound(code="api_no_account")
+    return statement_out(account_statement(member.account_id, before=cursor_decode(cursor), limit=limit))

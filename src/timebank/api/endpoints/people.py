@@ -8,10 +8,10 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Path, Query, Schema, Status
+from ninja import Query, Schema, Status
 from pydantic import Field
 
-from timebank.api.common import Strict, caller, caller_member, page
+from timebank.api.common import MAX_ID, Id, Strict, caller, caller_member, page
 from timebank.api.main import api, idempotent, scope_check
 from timebank.audit.models import AuditEvent
 from timebank.audit.selectors import audit_events_visible
@@ -22,9 +22,7 @@ from timebank.people.access import Perm, access_anywhere
 from timebank.people.models import FamilyBond, Member, PriorityStatus
 from timebank.regions.selectors import region_find, region_get
 
-MAX_ID = 2**63 - 1
 # A path id: a bad one ("abc", 0, too large) is a 422 naming it, never a server error.
-Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 # --- output -------------------------------------------------------------------------------------------------
 
