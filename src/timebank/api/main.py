@@ -191,7 +191,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 def idempotency_key(request: HttpRequest) -> str:
     """The key the caller sent, scoped to them: what a service's own ``idempotency_key`` receives, so that a
     retry racing the first request still posts once."""
-    return f"api:{_caller(request).pk}:{getattr(request, 'idempotency_key', '')}"
+    sent = getattr(request, "idempotency_key", "")
+    return f"api:{_caller(request).pk}:{hashlib.sha256(sent.encode()).hexdigest()[:40]}"  # ≤ 80 characters
 
 
 def idempotent(required: bool = True) -> Callable[[F], F]:

@@ -3,6 +3,7 @@ and how far a guarantee fund covers the minutes members hold."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet, Sum
@@ -10,12 +11,21 @@ from django.db.models import Q, QuerySet, Sum
 from timebank.care.rules import policy_for
 from timebank.common import clock
 from timebank.common.errors import NotFound
-from timebank.exchange.models import GuaranteeFund, Merchant, Product, ProductKind, Purchase, Redemption
+from timebank.exchange.models import (
+    GuaranteeFund,
+    Merchant,
+    Product,
+    ProductKind,
+    Purchase,
+    Redemption,
+    RedemptionStatus,
+)
 from timebank.ledger.models import Account, AccountKind
 from timebank.ledger.services import area_of
-from timebank.people.access import Perm, access_has, access_region_q
+from timebank.people.access import Perm, access_has, access_paths, access_region_q
 from timebank.people.models import Member, User
 from timebank.regions.models import Region
+from timebank.regions.selectors import region_get
 
 
 def products_for(member: Member) -> QuerySet[Product]:
@@ -134,3 +144,119 @@ def members_who_may_receive(giver: Member) -> QuerySet[Member]:
     bonds = FamilyBond.objects.filter(Q(member=giver) | Q(relative=giver), status=BondStatus.VERIFIED)
     ids = {b.relative_id if b.member_id == giver.pk else b.member_id for b in bonds}
     return Member.objects.filter(pk__in=ids).order_by("name")
+
+
+# --- for the API: the same rules, with the filters staff use ---------------------------------------------
+
+
+def _in_scope_or(user: User, perm: Perm, path_field: str, other: Q) -> Q:
+    """Rows in the user's scope for ``perm``, or matching ``other`` (everything for platform admins)."""
+    if access_paths(user, perm) is None:
+        return Q()
+    return access_region_q(user, perm, path_field) | other
+
+
+def exchange_region_get(user: User, code: str) -> Region:
+    """A region whose exchange the user manages; another district's region is "not found"."""
+    region = region_get(code)
+    if not access_has(user, Perm.EXCHANGE_MANAGE, region):
+        raise NotFound(code="region_not_found")
+    return region
+
+
+def merchants_for(user: User) -> QuerySet[Merchant]:
+    """The shops a user may look into: those of their staff scope, and the active ones they work at."""
+    return (
+        Merchant.objects.filter(
+            _in_scope_or(
+                user, Perm.EXCHANGE_MANAGE, "region__path", Q(pk__in=merchants_of(user).values("pk"))
+            )
+        )
+        .select_related("region")
+        .order_by("region__path", "name")
+    )
+
+
+def merchant_get(user: User, merchant_id: int) -> Merchant:
+    merchant = merchants_for(user).filter(pk=merchant_id).first()
+    if merchant is None:
+        raise NotFound(code="exchange_not_found")
+    return merchant
+
+
+def product_get(user: User, product_id: int) -> Product:
+    """A product of a shop the user may look into (``merchants_for``)."""
+    product = (
+        Product.objects.filter(pk=product_id, merchant__in=merchants_for(user).values("pk"))
+        .select_related("merchant", "merchant__region")
+        .first()
+    )
+    if product is None:
+        raise NotFound(code="exchange_not_found")
+    return product
+
+
+def redemptions_visible(
+    user: User,
+    *,
+    status: str = "",
+    merchant_id: int | None = None,
+    member_id: int | None = None,
+    region: Region | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+) -> QuerySet[Redemption]:
+    """The redemptions ``redemption_get`` shows the user — their own, their shops' and, for staff, those of
+    members of their regions — optionally of one status, shop, member or region, ordered between two days."""
+    own = Q(member_id=user.member_id) if user.member_id is not None else Q(pk__in=[])
+    shops = Q(product__merchant__in=Merchant.objects.filter(staff=user).values("pk"))
+    qs = Redemption.objects.filter(
+        _in_scope_or(user, Perm.EXCHANGE_MANAGE, "member__home_region__path", own | shops)
+    )
+    if status:
+        qs = qs.filter(status=status)
+    if merchant_id is not None:
+        qs = qs.filter(product__merchant_id=merchant_id)
+    if member_id is not None:
+        qs = qs.filter(member_id=member_id)
+    if region is not None:
+        qs = qs.filter(member__home_region__path__startswith=region.path)
+    if since is not None:
+        qs = qs.filter(created_at__date__gte=since)
+    if until is not None:
+        qs = qs.filter(created_at__date__lte=until)
+    return qs.select_related("member", "product", "product__merchant")
+
+
+def pickup_shown(user: User, redemption: Redemption) -> bool:
+    """Whether the user is shown the order's pick-up code: the member, or staff who ordered for them, while
+    it can still be picked up (never the shop, which must be shown the code by the member)."""
+    return (
+        redemption.status == RedemptionStatus.RESERVED
+        and redemption.expires_at > clock.now()
+        and (user.member_id == redemption.member_id or user.pk == redemption.ordered_by_id)
+    )
+
+
+def purchases_filtered(
+    user: User,
+    *,
+    member_id: int | None = None,
+    method: str = "",
+    region: Region | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+) -> QuerySet[Purchase]:
+    """``purchases_visible``, optionally of one member, payment method or region, made between two days."""
+    qs = purchases_visible(user)
+    if member_id is not None:
+        qs = qs.filter(member_id=member_id)
+    if method:
+        qs = qs.filter(method=method)
+    if region is not None:
+        qs = qs.filter(member__home_region__path__startswith=region.path)
+    if since is not None:
+        qs = qs.filter(created_at__date__gte=since)
+    if until is not None:
+        qs = qs.filter(created_at__date__lte=until)
+    return qs

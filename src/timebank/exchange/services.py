@@ -601,7 +601,13 @@ def product_save(
     """Add or change a product. Shop staff keep their own goods; only operators create special rights."""
     if kind not in ProductKind.values:
         raise ValidationFailed.field("kind", _("Goods or a special right."))
-    if kind == ProductKind.RIGHT or not _works_at(actor, merchant):
+    is_right = kind == ProductKind.RIGHT or (product is not None and product.kind == ProductKind.RIGHT)
+    if is_right and not access_has(actor, Perm.MERCHANTS_MANAGE, merchant.region):
+        # a shop's staff keep goods; a special right (or turning one into goods) is the operator's
+        raise PermissionDenied(
+            _("Special rights are kept by the operator."), code="exchange_right_by_operator"
+        )
+    if not _works_at(actor, merchant):
         access_check(actor, Perm.MERCHANTS_MANAGE, merchant.region)
     name = _text(name, "name", 100, required=True)
     name_en = _text(name_en, "name_en", 150)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Any
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Schema
 from pydantic import Field, model_validator
 
-from timebank.api.common import Strict, caller, page
-from timebank.api.endpoints.people import MAX_ID
+from timebank.api.common import Id, Strict, caller, page
 from timebank.api.main import api, idempotent, scope_check
 from timebank.notifications.models import Notification
 from timebank.notifications.selectors import notifications_for, notifications_unread_count
@@ -66,7 +65,7 @@ def notifications(
 class MarkRead(Strict):
     """Either ``ids`` (of my notifications; others are ignored) or ``"all": true``."""
 
-    ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(None, min_length=1, max_length=500)
+    ids: list[Id] | None = Field(None, min_length=1, max_length=500)
     all: bool = False
 
     @model_validator(mode="after")

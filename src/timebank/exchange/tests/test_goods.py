@@ -348,7 +348,7 @@ def test_a_shop_assistant_keeps_the_shops_goods_but_not_another_shops_and_offers
     assert (changed.price_minutes, changed.stock) == (100, 10)
     with refused("permission_denied"):
         exchange.product_save(actor=shop_clerk, merchant=other_shop, name="鸡蛋", price_minutes=20, stock=5)
-    with refused("permission_denied"):
+    with refused("exchange_right_by_operator"):
         exchange.product_save(
             actor=shop_clerk,
             merchant=shop,
@@ -357,6 +357,25 @@ def test_a_shop_assistant_keeps_the_shops_goods_but_not_another_shops_and_offers
             stock=1,
             kind=ProductKind.RIGHT,
         )
+
+
+def test_a_shop_assistant_cannot_turn_a_right_into_goods(
+    shop: Merchant, shop_clerk: User, hongkou_operator: User
+) -> None:
+    right = exchange.product_save(
+        actor=hongkou_operator,
+        merchant=shop,
+        name="优先入住",
+        price_minutes=600,
+        stock=1,
+        kind=ProductKind.RIGHT,
+    )
+    with refused("exchange_right_by_operator"):
+        exchange.product_save(
+            actor=shop_clerk, merchant=shop, product=right, name="优先入住", price_minutes=1, stock=1
+        )
+    right.refresh_from_db()
+    assert (right.kind, right.price_minutes) == (ProductKind.RIGHT, 600)
 
 
 def test_only_an_operator_sets_up_merchants(
