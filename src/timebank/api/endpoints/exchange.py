@@ -522,7 +522,7 @@ def _redemption_out(user: User, redemption: Redemption) -> dict[str, Any]:
     }
 
 
-class OrderIn(Strict):
+class RedemptionIn(Strict):
     product_id: int
     quantity: int = 1
     member_id: int | None = Field(None, description="staff ordering for a holder without a phone")
@@ -530,7 +530,7 @@ class OrderIn(Strict):
 
 @api.post("/exchange/redemptions", response={201: RedemptionOut}, tags=TAGS)
 @idempotent()
-def redemption_order(request: HttpRequest, payload: OrderIn) -> Status[Any]:
+def redemption_order(request: HttpRequest, payload: RedemptionIn) -> Status[Any]:
     """Order goods (or ask for a special right) of ``/exchange/products``: the minutes are held and the stock
     reserved at once. Goods answer with the pick-up code for the shop; a right waits for staff. Requires an
     Idempotency-Key."""
