@@ -196,3 +196,22 @@ class StaffCreateForm(forms.Form):
         field = self.fields["region"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = regions
+
+
+class TokenForm(forms.Form):
+    """A token for an app or (staff, for a member) a device such as a station hub."""
+
+    name = forms.CharField(
+        label=_("What it is for"), max_length=60, help_text=_("For example, the name of the phone or tablet.")
+    )
+    write = forms.BooleanField(label=_("It may also act (ask for help, accept, give time)"), required=False)
+    days = forms.IntegerField(label=_("Valid for (days)"), min_value=1, max_value=366, initial=90)
+    device = forms.BooleanField(label=_("A device or gateway, not a person's app"), required=False)
+
+    @property
+    def scopes(self) -> list[str]:
+        return ["read", "write"] if self.cleaned_data.get("write") else ["read"]
+
+    @property
+    def kind(self) -> str:
+        return "device" if self.cleaned_data.get("device") else "personal"

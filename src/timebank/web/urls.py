@@ -12,6 +12,7 @@ from timebank.web.views import (
     home,
     insights_console,
     statements,
+    tokens,
 )
 
 app_name = "web"
@@ -22,6 +23,9 @@ urlpatterns = [
     path("sign-in/", auth.sign_in_view, name="sign-in"),
     path("sign-out/", auth.sign_out_view, name="sign-out"),
     path("me/statement/", statements.statement, name="statement"),
+    path("me/tokens/", tokens.tokens, name="tokens"),
+    path("me/tokens/<int:token_id>/revoke/", tokens.token_revoke, name="token-revoke"),
+    path("console/people/<int:member_id>/tokens/", tokens.tokens, name="person-tokens"),
     path("me/statement.json", statements.statement_json, name="statement-json"),
     path("me/statement/print/", statements.statement_print, name="statement-print"),
     path("console/people/", console.people_list, name="people"),
@@ -99,6 +103,17 @@ urlpatterns = [
         name="console-care-dispute-resolve",
     ),
     path("console/care/budgets/", care_console.budgets, name="console-care-budgets"),
+    path("console/care/unplanned/", care_console.unplanned, name="console-care-unplanned"),
+    path(
+        "console/care/unplanned/<int:session_id>/record/",
+        care_console.unplanned_record,
+        name="console-care-unplanned-record",
+    ),
+    path(
+        "console/care/unplanned/<int:session_id>/dismiss/",
+        care_console.unplanned_dismiss,
+        name="console-care-unplanned-dismiss",
+    ),
     path("console/care/dispatch/", dispatch_console.board, name="console-care-dispatch"),
     path(
         "console/care/dispatch/<int:order_id>/assign/",
