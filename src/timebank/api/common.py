@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import Schema
 from pydantic import ConfigDict, Field
@@ -39,6 +39,11 @@ def caller_member(request: HttpRequest) -> Member:
     if member is None:
         raise NotFound(_("This sign-in has no member record."), code="api_no_member")
     return member
+
+
+def no_store(response: HttpResponse) -> None:
+    """For an answer holding a secret (a token, card codes, an ID number): no cache keeps it."""
+    response["Cache-Control"] = "no-store"
 
 
 def limit_check(limit: int) -> None:

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import DataError, IntegrityError, connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Status, Swagger
 from ninja.errors import AuthenticationError, HttpError
@@ -163,6 +164,12 @@ def on_out_of_range(request: HttpRequest, exc: Exception) -> HttpResponse:
     )
 
 
+@api.exception_handler(IntegrityError)
+def on_integrity_error(request: HttpRequest, exc: IntegrityError) -> HttpResponse:
+    """Two requests raced to make the same thing (one sign-in, one name): the loser is told, not a 500."""
+    return error(409, "conflict", _("This conflicts with something saved meanwhile. Check and try again."))
+
+
 @api.exception_handler(HttpError)
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return error(exc.status_code, "http_error", str(exc))
@@ -260,7 +267,9 @@ def _body_hash(kwargs: dict[str, Any]) -> str:
         k: v.model_dump(mode="json", exclude_unset=True) if isinstance(v, BaseModel) else v
         for k, v in kwargs.items()
     }
-    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()
+    # keyed: a body may hold a PIN or a card code, which a plain hash of a few digits would give away
+    text = json.dumps(plain, sort_keys=True, default=str)
+    return salted_hmac("timebank.api.idempotency", text, algorithm="sha256").hexdigest()
 
 
 @contextlib.contextmanager

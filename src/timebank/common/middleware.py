@@ -39,7 +39,8 @@ class LanguageMiddleware:
     """Simplified Chinese unless the person chose otherwise (the language switch sets a cookie).
 
     Unlike Django's LocaleMiddleware this ignores the browser's Accept-Language: a shared station computer
-    or a relative's phone set to English must not turn an elder's pages English by surprise.
+    or a relative's phone set to English must not turn an elder's pages English by surprise. Under ``/api/``
+    (programs, not screens) Accept-Language is honoured when no cookie says otherwise.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -48,10 +49,14 @@ class LanguageMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, "")
+        api = request.path.startswith("/api/")
+        if chosen not in self.supported and api:
+            # a program asks for its language; there is no shared screen to surprise
+            chosen = translation.get_language_from_request(request)
         language = chosen if chosen in self.supported else settings.LANGUAGE_CODE
         translation.activate(language)
         request.LANGUAGE_CODE = language
         response = self.get_response(request)
         response.headers.setdefault("Content-Language", language)
-        patch_vary_headers(response, ["Cookie"])
+        patch_vary_headers(response, ["Cookie", "Accept-Language"] if api else ["Cookie"])
         return response

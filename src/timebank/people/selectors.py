@@ -133,6 +133,15 @@ def grant_get(user: User, grant_id: int) -> StaffGrant:
     return grant
 
 
+def staff_user_get(user: User, user_id: int) -> User:
+    """A staff member holding a live grant inside the user's granting scope, to grant them another role;
+    anyone else is reported as not found, so that nobody learns of sign-ins outside their scope."""
+    grant = grants_visible(user).filter(user_id=user_id).first()
+    if grant is None:
+        raise NotFound(code="staff_user_not_found")
+    return grant.user
+
+
 def station_phone(region: Region) -> str:
     """The number an elder calls for help: the mobile of the staff nearest to their community (a grant on the
     community itself first, then its street's station), or "" if none is on record."""

@@ -378,7 +378,8 @@ def _clean_credentials(
             if User.objects.filter(mobile=normalized_mobile).exists():
                 errors["mobile"] = [_("This mobile number already signs in to another account.")]
     try:
-        validate_password(password, user=user)
+        # an unsaved user stands in for a new sign-in, so that a password like its username is refused too
+        validate_password(password, user=user or User(username=username, mobile=normalized_mobile))
     except DjangoValidationError as exc:
         errors["password"] = [str(m) for m in exc.messages]
     if errors:

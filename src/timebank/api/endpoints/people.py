@@ -1,13 +1,16 @@
-"""People and family bonds: staff register and keep the members of their regions, verify priority groups and
-decide family bonds; members read and correct their own record and propose bonds. The ID number and the
-health notes leave only through the reveal endpoints, and every reveal is audit-logged. Also the audit log."""
+"""People and family bonds: staff register and keep the members of their regions, give them sign-ins, verify
+priority groups and decide family bonds; members read and correct their own record and propose bonds. The ID
+number and the health notes leave only through the reveal endpoints, and every reveal is audit-logged. Also
+staff sign-ins and their grants, and the audit log."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any, Literal
 
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 from ninja import Query, Schema, Status
 from pydantic import Field
 
@@ -15,11 +18,12 @@ from timebank.api.common import MAX_ID, Id, Strict, caller, caller_member, page
 from timebank.api.main import api, idempotent, scope_check
 from timebank.audit.models import AuditEvent
 from timebank.audit.selectors import audit_events_visible
-from timebank.common.errors import PermissionDenied
+from timebank.common.errors import PermissionDenied, ValidationFailed
 from timebank.people import selectors as people
 from timebank.people import services
 from timebank.people.access import Perm, access_anywhere
-from timebank.people.models import FamilyBond, Member, PriorityStatus
+from timebank.people.models import FamilyBond, Member, PriorityStatus, StaffGrant, User
+from timebank.regions.models import Region
 from timebank.regions.selectors import region_find, region_get
 
 # A path id: a bad one ("abc", 0, too large) is a 422 naming it, never a server error.
@@ -335,6 +339,64 @@ def priority_revoke(
     return {"priority_groups": [_priority_out(s) for s in people.member_priority_statuses(member)]}
 
 
+# --- sign-ins -----------------------------------------------------------------------------------------------
+# No Idempotency-Key on these: the idempotency store keeps a plain hash of the request body, and a hash of a
+# six-digit PIN (or of a password beside fields a reader of the store knows) gives it away.
+
+
+class MemberSignInOut(Schema):
+    """A member's own sign-in: they sign in with ``username``, or with ``mobile`` when it is set."""
+
+    member_id: int
+    user_id: int
+    username: str
+    mobile: str | None
+
+
+class SignInCreateIn(Strict):
+    username: str = Field(max_length=150, description="letters, digits and @ . + - _; at least one letter")
+    password: str = Field(max_length=256, description="checked against the password rules")
+
+
+class SignInPinIn(Strict):
+    pin: str = Field(max_length=20, description="6 digits, neither trivial (123456) nor the birth date")
+
+
+def _sign_in_out(user: User) -> dict[str, Any]:
+    return {
+        "member_id": user.member_id,
+        "user_id": user.pk,
+        "username": user.username,
+        "mobile": user.mobile,
+    }
+
+
+@api.post("/people/{member_id}/sign-in", response={201: MemberSignInOut}, tags=["people"])
+def person_sign_in_create(request: HttpRequest, member_id: Id, payload: SignInCreateIn) -> Status[Any]:
+    """Staff of the member's community give them a sign-in of their own, with a username and a password; the
+    member's mobile number signs in too unless another sign-in already uses it. A member has one sign-in: a
+    retry after success is a 409 ``sign_in_exists`` (no Idempotency-Key is kept for a body with a
+    password)."""
+    scope_check(request, "write")
+    member = staff_member(request, member_id)
+    user = services.member_sign_in_create(
+        actor=caller(request), member=member, username=payload.username, password=payload.password
+    )
+    return Status(201, _sign_in_out(user))
+
+
+@api.post("/people/{member_id}/sign-in-pin", response=MemberSignInOut, tags=["people"])
+def person_sign_in_pin(request: HttpRequest, member_id: Id, payload: SignInPinIn) -> dict[str, Any]:
+    """Staff of the elder's community set a six-digit PIN the elder signs in with, with their mobile number
+    or the username answered, instead of a password; an elder without a sign-in gets one. Wrong PINs lock
+    the sign-in as wrong passwords do. Nobody sets their own. No Idempotency-Key is kept for a body with a
+    PIN; a retry sets the same PIN again."""
+    scope_check(request, "write")
+    member = staff_member(request, member_id)
+    user = services.member_sign_in_pin_set(actor=caller(request), member=member, pin=payload.pin)
+    return _sign_in_out(user)
+
+
 # --- family bonds -------------------------------------------------------------------------------------------
 
 
@@ -403,6 +465,140 @@ def bond_decide(request: HttpRequest, bond_id: Id, payload: BondDecision) -> dic
         actor=user, bond=bond, approve=payload.decision == "approve", reason=payload.reason
     )
     return _bond_out(decided)
+
+
+# --- staff sign-ins and grants ------------------------------------------------------------------------------
+
+
+class StaffGrantOut(Schema):
+    """A role held on a region and everything below it."""
+
+    id: int
+    user_id: int
+    username: str
+    name: str
+    role: str
+    region: str
+    granted_by: str | None
+    granted_at: dt.datetime
+    revoked_by: str | None
+    revoked_at: dt.datetime | None
+
+
+class StaffGrantsOut(Schema):
+    grants: list[StaffGrantOut]
+    next_cursor: str | None
+
+
+ROLE_DESCRIPTION = "station_staff, community_staff, operator, auditor, merchant_staff or platform_admin"
+
+
+class StaffIn(Strict):
+    """A new staff sign-in and the role it starts with."""
+
+    username: str = Field(max_length=150, description="letters, digits and @ . + - _; at least one letter")
+    password: str = Field(
+        max_length=256, description="the initial password, checked against the password rules"
+    )
+    name: str = Field(min_length=1, max_length=150)
+    mobile: str = Field("", max_length=20, description="optional; it signs in too")
+    role: str = Field(max_length=20, description=ROLE_DESCRIPTION)
+    region: str = Field(max_length=12, description="the code of the region the role holds on, and below it")
+
+
+class StaffGrantIn(Strict):
+    user_id: Id = Field(description="a staff member holding a role the caller could grant")
+    role: str = Field(max_length=20, description=ROLE_DESCRIPTION)
+    region: str = Field(max_length=12, description="the code of the region the role holds on, and below it")
+
+
+def _grant_out(grant: StaffGrant) -> dict[str, Any]:
+    return {
+        "id": grant.pk,
+        "user_id": grant.user_id,
+        "username": grant.user.username,
+        "name": grant.user.get_full_name(),
+        "role": grant.role,
+        "region": grant.region.code,
+        "granted_by": grant.granted_by.username if grant.granted_by is not None else None,
+        "granted_at": grant.granted_at,
+        "revoked_by": grant.revoked_by.username if grant.revoked_by is not None else None,
+        "revoked_at": grant.revoked_at,
+    }
+
+
+def _granter(request: HttpRequest) -> User:
+    """Operators and platform admins: the staff who create sign-ins and grant roles (the service checks where
+    and which)."""
+    user = caller(request)
+    if not access_anywhere(user, Perm.STAFF_GRANT):
+        raise PermissionDenied()
+    return user
+
+
+def _grant_region(code: str) -> Region:
+    found = region_find(code)
+    if found is None:
+        raise ValidationFailed.field(
+            "region", _("There is no region with this code."), code="region_not_found"
+        )
+    return found
+
+
+@api.get("/staff", response=StaffGrantsOut, tags=["staff"])
+def staff_grants(request: HttpRequest, cursor: str | None = None, limit: int = 50) -> dict[str, Any]:
+    """The roles held in the caller's granting scope and not revoked, newest first: for operators and platform
+    administrators."""
+    user = _granter(request)
+    qs = people.grants_visible(user).select_related("granted_by")
+    rows, next_cursor = page(qs, cursor, limit, _grant_out)
+    return {"grants": rows, "next_cursor": next_cursor}
+
+
+@api.post("/staff", response={201: StaffGrantOut}, tags=["staff"])
+def staff_create(request: HttpRequest, payload: StaffIn) -> Status[Any]:
+    """Create a staff sign-in and grant it its first role, both or neither. Operators grant the roles below
+    their own inside their regions, never a permission they do not hold there; platform administrators grant
+    any. No Idempotency-Key is kept for a body with a password: a retry after success finds the username
+    taken (422)."""
+    scope_check(request, "write")
+    user = _granter(request)
+    region = _grant_region(payload.region)
+    with transaction.atomic():
+        created = services.staff_user_create(
+            actor=user,
+            username=payload.username,
+            password=payload.password,
+            name=payload.name,
+            mobile=payload.mobile,
+        )
+        grant = services.staff_grant_create(actor=user, user=created, role=payload.role, region=region)
+    return Status(201, _grant_out(grant))
+
+
+@api.post("/staff/grants", response={201: StaffGrantOut}, tags=["staff"])
+@idempotent(required=False)
+def staff_grant(request: HttpRequest, payload: StaffGrantIn) -> Status[Any]:
+    """Grant another role to a staff member who holds one in the caller's granting scope (anyone else is not
+    found), on the same terms as ``POST /staff``. Nobody grants a role to themselves."""
+    scope_check(request, "write")
+    user = _granter(request)
+    grantee = people.staff_user_get(user, payload.user_id)
+    grant = services.staff_grant_create(
+        actor=user, user=grantee, role=payload.role, region=_grant_region(payload.region)
+    )
+    return Status(201, _grant_out(grant))
+
+
+@api.post("/staff/grants/{grant_id}/revoke", response=StaffGrantOut, tags=["staff"])
+@idempotent(required=False)
+def staff_grant_revoke(request: HttpRequest, grant_id: Id) -> dict[str, Any]:
+    """Revoke a role at once, on the same terms as granting it; a grant outside the caller's granting scope is
+    not found."""
+    scope_check(request, "write")
+    user = _granter(request)
+    grant = services.staff_grant_revoke(actor=user, grant=people.grant_get(user, grant_id))
+    return _grant_out(grant)
 
 
 # --- the audit log ------------------------------------------------------------------------------------------

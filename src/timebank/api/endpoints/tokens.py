@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Schema, Status
 from pydantic import Field
 
 from timebank.api import selectors
 from timebank.api import services as api_services
-from timebank.api.common import Id, Strict, caller, page
+from timebank.api.common import Id, Strict, caller, no_store, page
 from timebank.api.main import api, caller_token, scope_check
 from timebank.api.models import ApiToken
 from timebank.common.middleware import client_ip
@@ -74,7 +74,7 @@ def _issued_out(issued: api_services.IssuedToken) -> dict[str, Any]:
 
 
 @api.post("/auth/token", auth=None, response={201: IssuedOut}, tags=["tokens"])
-def sign_in_for_token(request: HttpRequest, payload: SignInIn) -> Status[Any]:
+def sign_in_for_token(request: HttpRequest, response: HttpResponse, payload: SignInIn) -> Status[Any]:
     """Sign in with a user name (or mobile number) and password and receive a personal token. Limited per
     client address (429 with Retry-After); repeated wrong passwords lock the account as on the web."""
     api_services.rate_limit("sign_in", client_ip(request) or "unknown")
@@ -83,6 +83,7 @@ def sign_in_for_token(request: HttpRequest, payload: SignInIn) -> Status[Any]:
     issued = api_services.token_create(
         actor=user, user=user, name=payload.name, scopes=list(payload.scopes), days=payload.days
     )
+    no_store(response)
     return Status(201, _issued_out(issued))
 
 
@@ -97,7 +98,7 @@ def tokens(
 
 
 @api.post("/tokens", response={201: IssuedOut}, tags=["tokens"])
-def token_create(request: HttpRequest, payload: TokenIn) -> Status[Any]:
+def token_create(request: HttpRequest, response: HttpResponse, payload: TokenIn) -> Status[Any]:
     """Issue a token for myself or (staff) for a member of my communities: a personal token for an app or a
     device token for a gateway. Never with more scopes than the asking token has. Limited per user (429)."""
     scope_check(request, "write")
@@ -112,6 +113,7 @@ def token_create(request: HttpRequest, payload: TokenIn) -> Status[Any]:
         kind=payload.kind,
         within=list(token.scopes) if (token := caller_token(request)) else [],
     )
+    no_store(response)
     return Status(201, _issued_out(issued))
 
 

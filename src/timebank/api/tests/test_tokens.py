@@ -35,7 +35,7 @@ def error_shaped(response: Any) -> bool:
 
 def test_signing_in_gives_a_token_shown_once_that_works(client: Client, old_elder: Member) -> None:
     response = sign_in(client, "wang-apo")
-    assert response.status_code == 201
+    assert response.status_code == 201 and response["Cache-Control"] == "no-store"
     body = response.json()
     assert body["scopes"] == ["read"] and body["kind"] == "personal"
     assert body["token"].startswith("tb_")
@@ -232,3 +232,35 @@ def test_the_interactive_docs_load_everything_from_this_server(client: Client) -
             assert finders.find(source.removeprefix("/static/")), source
     settings_json = json.loads(re.search(r'id="swagger-settings">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr]
     assert settings_json["url"] == "/api/v1/openapi.json" and settings_json["validatorUrl"] is None
+
+
+def test_a_kept_answer_does_not_give_away_the_body_it_answered(
+    client: Client, son: Member, old_elder: Member
+) -> None:
+    """The kept hash of a request's body is keyed: a body of a few digits (a PIN) cannot be found from it."""
+    import hashlib
+
+    from timebank.api.models import IdempotentResponse
+
+    body = {"receiver_id": old_elder.pk, "minutes": 30}
+    assert (
+        send(
+            client, "/api/v1/exchange/transfers", body, bearer(user_of(son), user_of(son)), key="k"
+        ).status_code
+        == 201
+    )
+    kept = IdempotentResponse.objects.get(key="k")
+    plain = json.dumps({"payload": body}, sort_keys=True, default=str)
+    assert kept.body_hash != hashlib.sha256(plain.encode()).hexdigest()
+
+
+def test_a_program_asks_for_its_language(client: Client, old_elder: Member) -> None:
+    chinese = client.get("/api/v1/me")
+    english = client.get("/api/v1/me", HTTP_ACCEPT_LANGUAGE="en-GB,en;q=0.8")
+    assert chinese.json()["code"] == english.json()["code"] == "api_bad_token"
+    assert chinese["Content-Language"] == "zh-hans" and english["Content-Language"] == "en"
+    assert english.json()["message"] == "Sign in with a valid bearer token."
+    assert chinese.json()["message"] != english.json()["message"]
+    assert "Accept-Language" in english["Vary"]
+    # the web keeps to its cookie: a relative's English phone does not turn an elder's pages English
+    assert client.get("/sign-in/", HTTP_ACCEPT_LANGUAGE="en")["Content-Language"] == "zh-hans"
