@@ -1,10 +1,12 @@
 """Services (orders): requests, the whole life of a service (accept, assign, check-in and out, confirm,
-review, dispute, rate), the review queue, complaints, the catalogue and volunteers' certifications.
+review, dispute, rate), the review queue, complaints, the catalogue and volunteers' certifications; and the
+station's console: paper records, the dispatch board, public fund budgets, and elders' service cards and PINs.
 
 Every single-service answer is ``OrderDetailOut``; lists give ``OrderOut`` rows (no street address) with a
 ``next_cursor``. Minutes are whole numbers in fields ending in ``_minutes``; statuses, categories, funding
-sources and methods are codes. Writes that move time (approving, resolving a complaint) require an
-``Idempotency-Key``; the other writes honour one when sent."""
+sources and methods are codes. Writes that move or hold time (approving, resolving a complaint, entering a
+paper record) require an ``Idempotency-Key``; the other writes honour one when sent, except those whose
+answer or body is a secret (a new service card's codes, a PIN), which are never kept for a replay."""
 
 from __future__ import annotations
 
@@ -13,18 +15,22 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from typing import Annotated, Any, Literal, TypeVar
 
-from django.http import HttpRequest
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from ninja import Schema, Status
 from pydantic import Field
 
-from timebank.api.common import MAX_ID, Id, Strict, caller, caller_member, limit_check, page
+from timebank.api.common import MAX_ID, Id, Strict, caller, caller_member, limit_check, no_store, page
 from timebank.api.main import api, cursor_decode, cursor_encode, idempotent, scope_check
+from timebank.care import cards
 from timebank.care import selectors as care_selectors
 from timebank.care import services as care_services
 from timebank.care.models import (
     Certification,
     Dispute,
+    FundBudget,
     Funding,
     Outcome,
     Rating,
@@ -37,7 +43,7 @@ from timebank.people.access import Perm, access_anywhere
 from timebank.people.models import Member, User
 from timebank.people.selectors import member_get
 from timebank.regions.models import Region
-from timebank.regions.selectors import region_get
+from timebank.regions.selectors import region_find, region_get
 
 # A path id: a bad one ("abc", 0, too large) is a 422 naming it, never a server error.
 T = TypeVar("T")
@@ -171,6 +177,63 @@ class CertificationsOut(Schema):
     next_cursor: str | None
 
 
+class DispatchSuggestionOut(Schema):
+    volunteer_id: int
+    name: str
+    community: str
+    nearness: int = Field(
+        description="0: the service's own community; 1: a neighbouring one of the same street; 2: elsewhere "
+        "in the caller's regions"
+    )
+    credited_this_month_minutes: int = Field(description="credited for services given since the 1st")
+
+
+class DispatchRequestOut(Schema):
+    order: OrderOut
+    suggestions: list[DispatchSuggestionOut] = Field(description="at most five, best first")
+
+
+class DispatchOut(Schema):
+    requests: list[DispatchRequestOut]
+    next_cursor: str | None
+
+
+class FundBudgetOut(Schema):
+    id: int
+    region: str
+    region_name: str
+    year: int
+    limit_minutes: int
+    committed_minutes: int = Field(description="reserved for booked services, or already credited")
+    remaining_minutes: int
+    set_by_id: int | None
+    updated_at: dt.datetime
+
+
+class FundBudgetsOut(Schema):
+    budgets: list[FundBudgetOut]
+    next_cursor: str | None
+
+
+class CardCodeOut(Schema):
+    number: int
+    code: str
+
+
+class ServiceCardIssuedOut(Schema):
+    member_id: int
+    serial: str
+    issued_at: dt.datetime
+    token: str = Field(description="what the card's QR code carries: volunteers scan it to check in and out")
+    url: str = Field(description="the address the QR code holds")
+    codes: list[CardCodeOut] = Field(description="the 20 one-time confirmation codes, shown this once")
+
+
+class ElderPinOut(Schema):
+    member_id: int
+    has_pin: bool
+
+
 def _order_out(order: ServiceOrder) -> dict[str, Any]:
     return {
         "id": order.pk,
@@ -234,6 +297,31 @@ def _dispute_out(dispute: Dispute) -> dict[str, Any]:
         "resolved_by_id": dispute.resolved_by_id,
         "resolved_at": dispute.resolved_at,
         "reversal_transaction_id": dispute.reversal_id,
+    }
+
+
+def _suggestion_out(suggestion: care_selectors.Suggestion) -> dict[str, Any]:
+    volunteer = suggestion.volunteer
+    return {
+        "volunteer_id": volunteer.pk,
+        "name": volunteer.name,
+        "community": volunteer.home_region.code,
+        "nearness": suggestion.nearness,
+        "credited_this_month_minutes": suggestion.credited_this_month,
+    }
+
+
+def _budget_out(budget: FundBudget) -> dict[str, Any]:
+    return {
+        "id": budget.pk,
+        "region": budget.region.code,
+        "region_name": budget.region.name,
+        "year": budget.year,
+        "limit_minutes": budget.limit_minutes,
+        "committed_minutes": budget.committed_minutes,
+        "remaining_minutes": budget.remaining_minutes,
+        "set_by_id": budget.set_by_id,
+        "updated_at": budget.updated_at,
     }
 
 
@@ -318,6 +406,29 @@ class CertificationIn(Strict):
     valid_until: dt.date | None = None
 
 
+class PaperRecordIn(Strict):
+    elder_id: int = Field(ge=1, le=MAX_ID)
+    volunteer_id: int = Field(ge=1, le=MAX_ID)
+    category: str = Field(max_length=40, description="a category code of the catalogue in force that day")
+    started_at: dt.datetime = Field(description="as signed on the card; ISO 8601 with its offset")
+    ended_at: dt.datetime
+    funding: Funding
+    payer_id: int | None = Field(None, ge=1, le=MAX_ID, description="the paying relative, for family")
+    travel_minutes: int = Field(0, description="travel time inside those times, left out")
+    card_ref: str = Field("", max_length=200, description="the paper card's number")
+    notes: str = Field("", max_length=2000)
+
+
+class FundBudgetIn(Strict):
+    region: str = Field(max_length=12, description="a jurisdiction's code: a district (310101) or a city")
+    year: int = Field(description="e.g. 2027")
+    limit_minutes: int = Field(description="the year's budget; never below what is already committed")
+
+
+class ElderPinIn(Strict):
+    pin: str = Field(max_length=20, description="4 to 6 digits, not easy to guess (like 1111 or 1234)")
+
+
 # --- helpers ------------------------------------------------------------------------------------------------
 
 
@@ -355,6 +466,28 @@ def _offset_page(items: Sequence[T], cursor: str | None, limit: int) -> tuple[Se
     start = cursor_decode(cursor) or 0
     end = start + limit
     return items[start:end], (cursor_encode(end) if end < len(items) else None)
+
+
+def _position_page(
+    qs: QuerySet[ServiceOrder], cursor: str | None, limit: int
+) -> tuple[list[ServiceOrder], str | None]:
+    """A page of a list kept in its own order (not newest first): the cursor is a position in it."""
+    limit_check(limit)
+    start = cursor_decode(cursor) or 0
+    rows = list(qs[start : start + limit + 1])
+    return rows[:limit], (cursor_encode(start + limit) if len(rows) > limit else None)
+
+
+def _staff_member(request: HttpRequest, member_id: int) -> tuple[User, Member]:
+    """Station staff and a member of their regions (anyone else's is not found)."""
+    user = caller(request)
+    _staff(user, Perm.CARE_MANAGE)
+    return user, member_get(user, member_id)
+
+
+def _card_url(request: HttpRequest, token: str) -> str:
+    """The card's own page, which its QR code holds."""
+    return request.build_absolute_uri(reverse("web:care-card", kwargs={"token": token}))
 
 
 # --- lists --------------------------------------------------------------------------------------------------
@@ -784,3 +917,160 @@ def certification_revoke(request: HttpRequest, member_id: Id, certification_id: 
     if found is None:
         raise NotFound(code="care_certification_not_found")
     return _certification_out(care_services.certification_revoke(actor=user, certification=found))
+
+
+# --- the station's console ----------------------------------------------------------------------------------
+
+
+@api.post("/care/paper-records", response={201: OrderDetailOut}, tags=["care"])
+@idempotent()
+def paper_record(request: HttpRequest, payload: PaperRecordIn) -> Status[Any]:
+    """Staff enter a service given earlier and signed on the elder's paper card. It goes straight to the
+    review queue, confirmed by the signature and marked as a paper record; its cost is held on whoever pays;
+    an overlap with the volunteer's other services is flagged. Nobody enters a service they took part in,
+    and the same visit is not entered twice. Requires an Idempotency-Key: a retry replays the first answer."""
+    scope_check(request, "write")
+    user = caller(request)
+    _staff(user, Perm.CARE_MANAGE)
+    elder = _member(payload.elder_id, "elder_id")
+    volunteer = _member(payload.volunteer_id, "volunteer_id")
+    assert elder is not None and volunteer is not None
+    with _fields_as({"elder": "elder_id", "volunteer": "volunteer_id", "payer": "payer_id"}):
+        order = care_services.paper_record_create(
+            actor=user,
+            elder=elder,
+            volunteer=volunteer,
+            category=payload.category,
+            started_at=payload.started_at,
+            ended_at=payload.ended_at,
+            funding=payload.funding,
+            payer=_member(payload.payer_id, "payer_id"),
+            travel_minutes=payload.travel_minutes,
+            card_ref=payload.card_ref,
+            notes=payload.notes,
+        )
+    return Status(201, _order_detail_out(order))
+
+
+@api.get("/care/dispatch", response=DispatchOut, tags=["care"])
+def dispatch(request: HttpRequest, cursor: str | None = None, limit: int = 20) -> dict[str, Any]:
+    """Staff: the dispatch board. Open requests of the caller's regions that are still ahead, soonest first,
+    each with up to five volunteers who could take it: those the rules allow and who are free then, from the
+    service's own community first, then the neighbouring ones, then the rest of the caller's regions; within
+    each, whoever was credited least this month first. Assign one with ``POST
+    /care/orders/{order_id}/assign``. The cursor is a position in this list, worked out again on each page (a
+    request assigned meanwhile shifts the rest by one)."""
+    user = caller(request)
+    _staff(user, Perm.CARE_MANAGE)
+    if limit > 50:  # each row weighs up its volunteers (a few queries a row)
+        raise ValidationFailed.field("limit", _("1 to 50 on this board."), code="api_bad_limit")
+    orders, next_cursor = _position_page(care_selectors.orders_to_dispatch(user), cursor, limit)
+    return {
+        "requests": [
+            {
+                "order": _order_out(order),
+                "suggestions": [
+                    _suggestion_out(s) for s in care_selectors.volunteers_for(order, user, limit=5)
+                ],
+            }
+            for order in orders
+        ],
+        "next_cursor": next_cursor,
+    }
+
+
+@api.get("/care/budgets", response=FundBudgetsOut, tags=["care"])
+def budgets(request: HttpRequest, cursor: str | None = None, limit: int = 50) -> dict[str, Any]:
+    """Staff: the public service fund's budgets, in minutes per jurisdiction and year, of the caller's regions
+    and of those above them that pay for their elders (a station sees its district's): the budget, what is
+    committed (reserved for booked services or already credited) and what remains. Newest first."""
+    user = caller(request)
+    _staff(user, Perm.CARE_VIEW)
+    rows, next_cursor = page(care_selectors.budgets_visible(user), cursor, limit, _budget_out)
+    return {"budgets": rows, "next_cursor": next_cursor}
+
+
+@api.put("/care/budgets", response=FundBudgetOut, tags=["care"])
+@idempotent(required=False)
+def budget_set(request: HttpRequest, payload: FundBudgetIn) -> dict[str, Any]:
+    """Operators set the public fund's budget of a jurisdiction of theirs for a year: created, or changed,
+    but never below what is already committed. Every setting is audit-logged with the old and new budget."""
+    scope_check(request, "write")
+    user = caller(request)
+    if not access_anywhere(user, Perm.FUNDS_MANAGE):
+        raise PermissionDenied()
+    region = region_find(payload.region)
+    if region is None:
+        raise ValidationFailed.field(
+            "region", _("There is no region with this code."), code="region_not_found"
+        )
+    budget = care_services.fund_budget_set(
+        actor=user, region=region, year=payload.year, limit_minutes=payload.limit_minutes
+    )
+    return _budget_out(budget)
+
+
+@api.post("/care/members/{member_id}/card", response={201: ServiceCardIssuedOut}, tags=["care"])
+def card_issue(request: HttpRequest, response: HttpResponse, member_id: Id) -> Status[Any]:
+    """Staff of the elder's community who do not volunteer for her issue a new service card; her previous
+    card stops working at once. The answer holds what the card prints — the QR token and the 20 one-time
+    codes — shown this once and kept out of every cache (``GET …/card.pdf`` prints them again, logged). No
+    Idempotency-Key is kept for this request, since its answer is a secret: a retry issues another card."""
+    scope_check(request, "write")
+    user, member = _staff_member(request, member_id)
+    card = care_services.service_card_issue(actor=user, elder=member)
+    token = cards.card_token(card.serial)
+    no_store(response)
+    return Status(
+        201,
+        {
+            "member_id": member.pk,
+            "serial": card.serial,
+            "issued_at": card.issued_at,
+            "token": token,
+            "url": _card_url(request, token),
+            "codes": [{"number": n, "code": code} for n, code in cards.card_codes(card.serial)],
+        },
+    )
+
+
+@api.get(
+    "/care/members/{member_id}/card.pdf",
+    response={200: None},
+    tags=["care"],
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "The card: two A6 pages, front and back.",
+                "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        }
+    },
+)
+def card_pdf(request: HttpRequest, member_id: Id) -> HttpResponse:
+    """The elder's service card as a PDF to print on both sides of one sheet (front: her name, community,
+    station phone and the QR code; back: the 20 one-time codes), for staff of her community who do not
+    volunteer for her. Every download is audit-logged as a printing, and kept out of every cache."""
+    user, member = _staff_member(request, member_id)
+    printed = care_services.service_card_print_pdf(
+        actor=user, elder=member, card_url=lambda token: _card_url(request, token)
+    )
+    response = HttpResponse(printed.pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f"inline; filename={printed.filename}"
+    no_store(response)
+    return response
+
+
+@api.post("/care/members/{member_id}/pin", response=ElderPinOut, tags=["care"])
+def elder_pin(request: HttpRequest, member_id: Id, payload: ElderPinIn) -> dict[str, Any]:
+    """Set the PIN an elder types on a volunteer's phone to confirm a service: the elder herself, or staff of
+    her community who do not volunteer for her. A new PIN also lifts a lock after wrong codes. Audit-logged
+    (never the PIN itself). No Idempotency-Key is kept for this request, since its body is the PIN (a retry
+    sets the same PIN again)."""
+    scope_check(request, "write")
+    user = caller(request)
+    if user.member_id != member_id:
+        _staff(user, Perm.CARE_MANAGE)
+    member = member_get(user, member_id)
+    care_services.elder_pin_set(actor=user, elder=member, pin=payload.pin)
+    return {"member_id": member.pk, "has_pin": care_selectors.elder_has_pin(member)}
