@@ -46,6 +46,7 @@ lint: $(STAMP)
 # Benchmarks on PostgreSQL against references measured in the same run (see BENCHMARKS.md).
 bench: $(STAMP)
 	$(BIN)/python bench/ledger_bench.py
+	$(BIN)/pip install --quiet -e ".[dev,production]" && $(BIN)/python bench/sensing_ingest_bench.py
 
 messages: $(STAMP)
 	$(BIN)/python -m timebank.cli.messages

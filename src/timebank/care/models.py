@@ -45,6 +45,7 @@ class Source(models.TextChoices):
     STAFF = "staff", _("Posted by station staff")
     PAPER = "paper", _("Entered from a paper card")
     IMPORT = "import", _("Imported from paper records")
+    SENSORS = "sensors", _("Recorded from proximity sensors")
 
 
 class TimeMethod(models.TextChoices):
@@ -52,6 +53,7 @@ class TimeMethod(models.TextChoices):
     QR = "qr", _("Service-card QR code")
     PAPER = "paper", _("From a paper card")
     STAFF = "staff", _("Entered by staff")
+    SENSORS = "sensors", _("Measured by proximity sensors")
 
 
 class ConfirmMethod(models.TextChoices):

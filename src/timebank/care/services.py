@@ -12,7 +12,7 @@ import datetime as dt
 import re
 import secrets
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ from django.utils.translation import gettext_lazy
 
 from timebank.audit.models import AuditEvent
 from timebank.audit.services import audit_record
-from timebank.care import cards, rules
+from timebank.care import card_pdf, cards, rules
 from timebank.care.models import (
     Certification,
     ConfirmMethod,
@@ -65,6 +65,7 @@ from timebank.notifications.services import notify
 from timebank.people.access import Perm, access_check, access_has, access_member_view, access_region_q
 from timebank.people.crypto import lookup_hash
 from timebank.people.models import Member, Role, StaffGrant, User
+from timebank.people.selectors import station_phone
 from timebank.regions.codes import Level
 from timebank.regions.models import CapOverflow, Policy, Region
 
@@ -934,6 +935,12 @@ def elder_pin_set(*, actor: User, elder: Member, pin: str) -> None:
     if _member_of(actor) is None or actor.member_id != elder.pk:
         access_check(actor, Perm.CARE_MANAGE, elder.home_region)
         _not_serving(actor, elder)
+    if not elder.is_elder:
+        raise ValidationFailed.field(
+            "elder",
+            _("%(name)s is not registered as an elder.") % {"name": elder.name},
+            code="care_not_elder",
+        )
     pin = ascii_digits(pin)
     if not re.fullmatch(r"[0-9]{4,6}", pin):
         raise ValidationFailed.field("pin", _("A PIN is 4 to 6 digits."), code="care_bad_pin")
@@ -1032,6 +1039,35 @@ def service_card_print(*, actor: User, elder: Member) -> CardPrint:
         on_behalf_of=elder,
     )
     return CardPrint(card=card, token=cards.card_token(card.serial), codes=cards.card_codes(card.serial))
+
+
+@dataclass(frozen=True)
+class CardPdf:
+    card: ServiceCard
+    pdf: bytes
+
+    @property
+    def filename(self) -> str:
+        return f"service-card-{self.card.serial}.pdf"
+
+
+def service_card_print_pdf(*, actor: User, elder: Member, card_url: Callable[[str], str]) -> CardPdf:
+    """The printed card as a PDF of two A6 pages (``card_pdf``), through the checks and the audit record of
+    ``service_card_print``. ``card_url`` turns the card's token into the address its QR code holds (the
+    interface knows its own host)."""
+    printed = service_card_print(actor=actor, elder=elder)
+    region = elder.home_region
+    sheet = card_pdf.CardSheet(
+        name=elder.name,
+        community=region.name,
+        community_en=region.name_en,
+        station_phone=station_phone(region),
+        serial=printed.card.serial,
+        issued=timezone.localdate(printed.card.issued_at),
+        url=card_url(printed.token),
+        codes=printed.codes,
+    )
+    return CardPdf(card=printed.card, pdf=card_pdf.service_card_pdf(sheet))
 
 
 def _check_secret(elder: Member, method: str, value: str) -> tuple[int, str] | None:
@@ -1201,6 +1237,94 @@ def paper_record_create(
             _("You took part in this service, so another staff member must enter it."),
             code="care_own_service",
         )
+    return _given_service_create(
+        actor=actor,
+        elder=elder,
+        volunteer=volunteer,
+        category=category,
+        started_at=started_at,
+        ended_at=ended_at,
+        funding=funding,
+        payer=payer,
+        travel_minutes=travel_minutes,
+        card_ref=card_ref,
+        notes=notes,
+        source=source,
+        time_method=TimeMethod.PAPER,
+        confirmation=ConfirmMethod.PAPER,
+        event_type="care.order.paper_entered",
+    )
+
+
+def sensed_service_record(
+    *,
+    actor: User,
+    elder: Member,
+    volunteer: Member,
+    category: str,
+    started_at: dt.datetime,
+    ended_at: dt.datetime,
+    funding: str,
+    payer: Member | None = None,
+    notes: str = "",
+    evidence: dict[str, Any] | None = None,
+) -> ServiceOrder:
+    """Record help nobody planned, with the times the proximity sensors measured (``sensing.presence``
+    calls this for an unplanned-help candidate; ``evidence`` names the sessions). The same rules as a paper
+    card apply. The elder recording it herself confirms it as she does; when station staff record it, the
+    elder confirms it afterwards like any completed service. Either way whoever recorded it is named as
+    having entered its times, so a reviewer — never the automatic approval — approves it."""
+    side = _elder_side(actor, elder)
+    if side != "self":
+        access_check(actor, Perm.CARE_MANAGE, elder.home_region)
+        if actor.member_id in {elder.pk, volunteer.pk}:
+            raise PermissionDenied(
+                _("You took part in this service, so another staff member must enter it."),
+                code="care_own_service",
+            )
+    return _given_service_create(
+        actor=actor,
+        elder=elder,
+        volunteer=volunteer,
+        category=category,
+        started_at=started_at,
+        ended_at=ended_at,
+        funding=funding,
+        payer=payer,
+        travel_minutes=0,
+        card_ref="",
+        notes=notes,
+        source=Source.SENSORS,
+        time_method=TimeMethod.SENSORS,
+        confirmation=ConfirmMethod.DEVICE if side == "self" else None,
+        event_type="care.order.sensed_recorded",
+        evidence=evidence,
+    )
+
+
+def _given_service_create(
+    *,
+    actor: User,
+    elder: Member,
+    volunteer: Member,
+    category: str,
+    started_at: dt.datetime,
+    ended_at: dt.datetime,
+    funding: str,
+    payer: Member | None,
+    travel_minutes: int,
+    card_ref: str,
+    notes: str,
+    source: str,
+    time_method: str,
+    confirmation: str | None,
+    event_type: str,
+    evidence: dict[str, Any] | None = None,
+) -> ServiceOrder:
+    """A service recorded after it was given (the caller checked who may record it): checked by the rules
+    of the policy in force on its day, refused if already on record, flagged if it overlaps the volunteer's
+    other services; what pays is reserved. Confirmed already when ``confirmation`` says how, else completed
+    and waiting for the elder."""
     problems: list[Problem] = []
     card_ref = _text(card_ref, "card_ref", 40, problems)
     notes = _text(notes, "notes", 500, problems)
@@ -1245,6 +1369,7 @@ def paper_record_create(
             _("This service was already entered as %(number)s.") % {"number": twin.number},
             code="care_duplicate_record",
         )
+    confirmed = confirmation is not None
     with transaction.atomic():
         order = ServiceOrder.objects.create(
             elder=elder,
@@ -1258,23 +1383,23 @@ def paper_record_create(
             payer=payer,
             source=source,
             requested_by=actor,
-            status=Status.CONFIRMED,
+            status=Status.CONFIRMED if confirmed else Status.COMPLETED,
             status_changed_at=now,
             volunteer=volunteer,
             assigned_by=actor,
             assigned_at=now,
             checked_in_at=started_at,
-            check_in_method=TimeMethod.PAPER,
+            check_in_method=time_method,
             checked_out_at=ended_at,
-            check_out_method=TimeMethod.PAPER,
+            check_out_method=time_method,
             travel_minutes=travel_minutes,
             service_minutes=minutes,
             overlap_flag=_overlaps_recorded(volunteer, started_at, ended_at, None),
             paper_card_ref=card_ref,
             times_entered_by=actor,
-            confirmed_at=now,
-            confirmed_by=actor,
-            confirmation_method=ConfirmMethod.PAPER,
+            confirmed_at=now if confirmed else None,
+            confirmed_by=actor if confirmed else None,
+            confirmation_method=confirmation or "",
         )
         order = _locked(order)
         cost = rules.weighted_ceiling(minutes, chosen.coefficient_permille)
@@ -1282,7 +1407,7 @@ def paper_record_create(
         order.save()
         audit_record(
             actor=actor,
-            event_type="care.order.paper_entered",
+            event_type=event_type,
             subject=order,
             region=order.region,
             new={
@@ -1296,10 +1421,17 @@ def paper_record_create(
                 "funding": funding,
                 "overlap": order.overlap_flag,
                 "source": source,
+                **({"confirmed": confirmation} if confirmation != ConfirmMethod.PAPER else {}),
+                **(evidence or {}),
             },
             on_behalf_of=elder,
         )
-        _tell(order, "care.paper_entered", volunteer=True, elder_side=True, minutes=minutes)
+        if confirmation == ConfirmMethod.PAPER:
+            _tell(order, "care.paper_entered", volunteer=True, elder_side=True, minutes=minutes)
+        elif confirmed:
+            _tell(order, "care.confirmed", volunteer=True, minutes=minutes)
+        else:
+            _tell(order, "care.completed", elder_side=True, minutes=minutes)
     return order
 
 
@@ -1462,7 +1594,7 @@ def _credited_that_day(volunteer: Member, day: dt.date, exclude: int) -> int:
     return int(total or 0)
 
 
-def _credit(order: ServiceOrder, actor: User, *, key: str) -> None:
+def _credit(order: ServiceOrder, actor: User | None, *, key: str) -> None:
     """Post the credit for ``order``: minutes × the coefficient of the policy version in force on the day of
     the service, within the daily earning cap, from whoever pays to the volunteer (over an account cap, to the
     pool where the policy says so). A pending hold is captured; the rest of it is released."""
@@ -1518,7 +1650,7 @@ def _credit(order: ServiceOrder, actor: User, *, key: str) -> None:
         kind=TransactionKind.SERVICE_CREDIT,
         legs=tuple(legs),
         memo=f"{order.number} {category.code} {order.service_minutes}min x{category.coefficient_permille}‰",
-        actor_id=actor.pk,
+        actor_id=actor.pk if actor is not None else None,
         subject=order.number,
         ref_type="care.serviceorder",
         ref_id=str(order.pk),
@@ -1558,28 +1690,73 @@ def order_approve(*, actor: User, order: ServiceOrder) -> ServiceOrder:
         if locked.status == Status.CREDITED:
             return locked
         _second_pair_of_eyes(actor, locked)
-        transition_check(locked.status, Status.APPROVED)
-        locked.reviewed_by = actor
-        locked.reviewed_at = clock.now()
-        _move(locked, Status.APPROVED, actor)
-        _credit(locked, actor, key=f"care:{locked.pk}:credit")
-        _move(
-            locked,
-            Status.CREDITED,
-            actor,
-            extra={
-                "minutes": locked.credited_minutes,
-                "coefficient": locked.coefficient_permille,
-                "policy": locked.policy_id,
-                "transaction": locked.credit_transaction_id,
-                "capped": locked.capped_minutes,
-                "overflow": locked.overflow_minutes,
-            },
-        )
-        _tell(locked, "care.credited", volunteer=True, credited=locked.credited_minutes or 0)
-        if locked.funding in (Funding.OWN, Funding.FAMILY):
-            _tell(locked, "care.paid", elder_side=True, credited=locked.credited_minutes or 0)
+        _approve(locked, actor)
     return locked
+
+
+# How the elder's side confirms a service itself (not staff after a phone call, not a paper card).
+ELDER_CONFIRMATIONS = frozenset(
+    {ConfirmMethod.PIN, ConfirmMethod.CARD_CODE, ConfirmMethod.DEVICE, ConfirmMethod.PROXY}
+)
+
+
+def order_auto_approve(*, order: ServiceOrder, evidence: dict[str, Any], note: str) -> ServiceOrder:
+    """Approve and credit a confirmed service without a reviewer, because its measured time agrees with its
+    claimed time (``sensing.presence`` decides that and passes ``evidence``: the minutes measured and
+    claimed, the tolerance and the sessions; ``note`` says it in words). The credit is the one a reviewer's
+    approval posts — the same cap, budget and savings checks, the same idempotency key.
+
+    Only a service that no staff member put on record qualifies: its times checked in and out by the
+    volunteer in the app or with the card, its confirmation given by the elder's side itself, no overlap with
+    the volunteer's other services. Anything else waits for a reviewer, as the four-eyes rules want."""
+    with transaction.atomic():
+        locked = _locked(order)
+        if locked.status == Status.CREDITED:
+            return locked
+        transition_check(locked.status, Status.APPROVED)
+        refusal = None
+        if locked.overlap_flag:
+            refusal = _("It overlaps another service of the volunteer.")
+        elif locked.confirmation_method not in ELDER_CONFIRMATIONS:
+            refusal = _("It was not confirmed by the elder or a verified relative.")
+        elif locked.times_entered_by_id is not None or locked.source in (Source.PAPER, Source.IMPORT):
+            refusal = _("Its times were entered by hand.")
+        if refusal is not None:
+            raise Conflict(
+                _("%(number)s is left for a reviewer: %(why)s") % {"number": locked.number, "why": refusal},
+                code="care_not_auto_approvable",
+            )
+        _approve(locked, None, note=note[:MAX_REASON], extra={"auto": True, **evidence})
+    return locked
+
+
+def _approve(
+    locked: ServiceOrder, actor: User | None, *, note: str = "", extra: dict[str, Any] | None = None
+) -> None:
+    """Approve and credit ``locked`` (locked by the caller, who checked who approves)."""
+    transition_check(locked.status, Status.APPROVED)
+    locked.reviewed_by = actor
+    locked.reviewed_at = clock.now()
+    if note:
+        locked.review_note = note
+    _move(locked, Status.APPROVED, actor, extra=extra)
+    _credit(locked, actor, key=f"care:{locked.pk}:credit")
+    _move(
+        locked,
+        Status.CREDITED,
+        actor,
+        extra={
+            "minutes": locked.credited_minutes,
+            "coefficient": locked.coefficient_permille,
+            "policy": locked.policy_id,
+            "transaction": locked.credit_transaction_id,
+            "capped": locked.capped_minutes,
+            "overflow": locked.overflow_minutes,
+        },
+    )
+    _tell(locked, "care.credited", volunteer=True, credited=locked.credited_minutes or 0)
+    if locked.funding in (Funding.OWN, Funding.FAMILY):
+        _tell(locked, "care.paid", elder_side=True, credited=locked.credited_minutes or 0)
 
 
 @dataclass
@@ -1955,6 +2132,7 @@ def fund_budget_set(*, actor: User, region: Region, year: int, limit_minutes: in
 __all__ = [
     "PAPER_COLUMNS",
     "BatchResult",
+    "CardPdf",
     "CardPrint",
     "ConfirmationLocked",
     "PaperImportFailed",
@@ -1986,4 +2164,5 @@ __all__ = [
     "paper_record_create",
     "service_card_issue",
     "service_card_print",
+    "service_card_print_pdf",
 ]

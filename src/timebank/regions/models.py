@@ -110,6 +110,23 @@ class Policy(models.Model):
         _("rounding"), max_length=8, choices=Rounding.choices, default=Rounding.DOWN
     )
     star_thresholds_hours = models.JSONField(_("star-level thresholds (hours)"), default=list)
+    # Smart timing (``timebank.sensing``): how proximity sightings become co-presence sessions, and when a
+    # service whose sensors agree with its claimed time is approved without a reviewer.
+    sensing_rssi_threshold_dbm = models.SmallIntegerField(
+        _("weakest signal that counts as together (dBm)"), default=-75
+    )
+    sensing_merge_gap_seconds = models.PositiveIntegerField(
+        _("gap merged into one session (seconds)"), default=120
+    )
+    sensing_min_duration_seconds = models.PositiveIntegerField(
+        _("shortest session kept (seconds)"), default=300
+    )
+    sensing_tolerance_minutes = models.PositiveIntegerField(
+        _("measured and claimed time agree within (minutes)"), default=10
+    )
+    sensing_auto_approve = models.BooleanField(
+        _("approve confirmed services the sensors agree with automatically"), default=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+"
@@ -124,6 +141,13 @@ class Policy(models.Model):
             models.CheckConstraint(condition=models.Q(minutes_per_coin__gt=0), name="policy_unit_positive"),
             models.CheckConstraint(
                 condition=models.Q(rounding_minutes__gt=0), name="policy_rounding_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(sensing_rssi_threshold_dbm__lte=0, sensing_rssi_threshold_dbm__gte=-127),
+                name="policy_sensing_rssi_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(sensing_merge_gap_seconds__gt=0), name="policy_sensing_gap_positive"
             ),
         ]
 

@@ -245,6 +245,11 @@ POLICY_FIELDS: dict[str, type] = {
     "rounding_minutes": int,
     "rounding_mode": str,
     "star_thresholds_hours": list,
+    "sensing_rssi_threshold_dbm": int,
+    "sensing_merge_gap_seconds": int,
+    "sensing_min_duration_seconds": int,
+    "sensing_tolerance_minutes": int,
+    "sensing_auto_approve": bool,
 }
 NULLABLE = {
     "hardship_withdrawal_age",
@@ -263,7 +268,12 @@ INT_LIMITS = {
     "hardship_withdrawal_age": AGE_MAX,
     "transfer_recipient_min_age": AGE_MAX,
     "rounding_minutes": 24 * 60,
+    "sensing_merge_gap_seconds": 60 * 60,
+    "sensing_min_duration_seconds": 4 * 60 * 60,
+    "sensing_tolerance_minutes": 12 * 60,
 }
+# Ints that may be negative, with their (lowest, highest): a signal strength in dBm is below zero.
+INT_RANGES = {"sensing_rssi_threshold_dbm": (-127, 0)}
 TIER_MAX = 9
 COEFFICIENT_MAX = 100_000
 POLICY_NAME_MAX = _max_length(Policy, "name")
@@ -311,6 +321,13 @@ def _check_rules(
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             errors.setdefault(key, []).append(_("expected %(kind)s") % {"kind": kind.__name__})
             continue
+        if key in INT_RANGES and isinstance(value, int):
+            low, high = INT_RANGES[key]
+            if not low <= value <= high:
+                errors.setdefault(key, []).append(_("from %(low)d to %(high)d") % {"low": low, "high": high})
+            else:
+                values[key] = value
+            continue
         if isinstance(value, int) and value < 0:
             errors.setdefault(key, []).append(_("must not be negative"))
             continue
@@ -323,6 +340,8 @@ def _check_rules(
         errors.setdefault("minutes_per_coin", []).append(_("must be positive"))
     if values.get("rounding_minutes") == 0:
         errors.setdefault("rounding_minutes", []).append(_("must be positive"))
+    if values.get("sensing_merge_gap_seconds") == 0:
+        errors.setdefault("sensing_merge_gap_seconds", []).append(_("must be positive"))
     if "cap_overflow" in values and values["cap_overflow"] not in CapOverflow.values:
         errors.setdefault("cap_overflow", []).append(
             _("one of: %(v)s") % {"v": ", ".join(CapOverflow.values)}

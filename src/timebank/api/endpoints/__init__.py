@@ -4,9 +4,11 @@ from timebank.api.endpoints import (  # noqa: F401
     accounts,
     care,
     exchange,
+    insights,
     me,
     notifications,
     people,
     regions,
+    sensing,
     tokens,
 )

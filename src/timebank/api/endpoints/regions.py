@@ -80,9 +80,14 @@ class PolicyRulesOut(Schema):
     rounding_minutes: int
     rounding_mode: str
     star_thresholds_hours: list[int]
+    sensing_rssi_threshold_dbm: int
+    sensing_merge_gap_seconds: int
+    sensing_min_duration_seconds: int
+    sensing_tolerance_minutes: int
+    sensing_auto_approve: bool
 
 
-class CategoryOut(Schema):
+class PolicyCategoryOut(Schema):
     code: str
     name: str
     name_en: str
@@ -99,7 +104,7 @@ class PolicyOut(Schema):
     source: str
     effective_from: dt.date
     rules: PolicyRulesOut
-    categories: list[CategoryOut]
+    categories: list[PolicyCategoryOut]
 
 
 class PoliciesOut(Schema):

@@ -16,16 +16,15 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from timebank.audit.selectors import audit_events_visible
-from timebank.care import card_pdf, selectors
+from timebank.care import selectors
 from timebank.care import services as care
-from timebank.care.models import ConfirmMethod, ServiceOrder, Status
+from timebank.care.models import ConfirmMethod, Funding, ServiceOrder, Status
 from timebank.care.states import ALLOWED
 from timebank.common.errors import ApplicationError, NotFound, PermissionDenied
 from timebank.people import selectors as people
@@ -33,6 +32,8 @@ from timebank.people.access import Perm, access_anywhere, access_has, access_reg
 from timebank.people.models import Member, User
 from timebank.regions.codes import Level
 from timebank.regions.models import Region, ServiceCategory
+from timebank.sensing import presence, presence_selectors
+from timebank.sensing.models import PresenceSession
 from timebank.web.care_forms import (
     STAFF_ASK_FIELDS,
     TIMES_FIELDS,
@@ -175,6 +176,8 @@ def _order_page(
     )
     context = {
         "order": order,
+        "measured": presence_selectors.order_measured(order),
+        "sessions": presence_selectors.sessions_of_order(order),
         "forms": forms_,
         "page_error": page_error,
         "history": history,
@@ -397,9 +400,10 @@ def review(request: HttpRequest) -> HttpResponse:
         else:
             status = 422
     rows = []
+    measured = presence_selectors.measured_for_review(queue)
     for order in queue:
         if rejecting is not None and rejecting.is_bound and rejecting.data.get("order") == str(order.pk):
-            rows.append((order, rejecting))
+            rows.append((order, rejecting, measured.get(order.pk)))
         else:
             rows.append(
                 (
@@ -407,10 +411,11 @@ def review(request: HttpRequest) -> HttpResponse:
                     RejectRowForm(
                         queue=everything, initial={"order": order.pk}, auto_id=f"id_r{order.pk}_%s"
                     ),
+                    measured.get(order.pk),
                 )
             )
     page_error = ""
-    if rejecting is not None and rejecting.errors and not any(f is rejecting for _o, f in rows):
+    if rejecting is not None and rejecting.errors and not any(f is rejecting for _o, f, _m in rows):
         page_error = " ".join(str(e) for errors in rejecting.errors.values() for e in errors)
     return render(
         request,
@@ -421,9 +426,115 @@ def review(request: HttpRequest) -> HttpResponse:
             "batch": batch,
             "result": result,
             "page_error": page_error,
+            "unplanned": presence_selectors.candidates_visible(user).count(),
         },
         status=status,
     )
+
+
+# --- unplanned help measured by the sensors -----------------------------------------------------------------
+
+
+class UnplannedRecordForm(forms.Form):
+    category = forms.ChoiceField(label=gettext_lazy("Service category"))
+    funding = forms.ChoiceField(
+        label=gettext_lazy("Paid from"),
+        choices=[(value, label) for value, label in Funding.choices if value != Funding.FAMILY],
+    )
+    notes = forms.CharField(label=gettext_lazy("Notes"), required=False, max_length=400)
+
+    def __init__(self, *args: Any, categories: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["category"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = categories
+
+
+class UnplannedDismissForm(forms.Form):
+    reason = forms.CharField(label=gettext_lazy("Why it was not a service"), required=False, max_length=300)
+
+
+def _unplanned_page(
+    request: HttpRequest,
+    user: User,
+    *,
+    bound: tuple[int, str, forms.Form] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """Help the sensors measured with no service planned, in the staff member's communities: record each as
+    a service (the elder then confirms it) or dismiss it with a reason."""
+    categories = _categories()
+    can_manage = access_anywhere(user, Perm.CARE_MANAGE)
+    rows: list[tuple[PresenceSession, forms.Form, forms.Form]] = []
+    for session in presence_selectors.candidates_visible(user):
+        record: forms.Form = UnplannedRecordForm(categories=categories, auto_id=f"id_u{session.pk}_%s")
+        dismiss: forms.Form = UnplannedDismissForm(auto_id=f"id_x{session.pk}_%s")
+        if bound is not None and bound[0] == session.pk:
+            if bound[1] == "record":
+                record = bound[2]
+            else:
+                dismiss = bound[2]
+        rows.append((session, record, dismiss))
+    return render(
+        request,
+        "web/console/care/unplanned.html",
+        {"rows": rows, "can_manage": can_manage},
+        status=status,
+    )
+
+
+@login_required
+def unplanned(request: HttpRequest) -> HttpResponse:
+    user = _care_staff(request)
+    return _unplanned_page(request, user)
+
+
+@login_required
+@require_POST
+def unplanned_record(request: HttpRequest, session_id: int) -> HttpResponse:
+    user = _care_staff(request, Perm.CARE_MANAGE)
+    session = presence_selectors.candidate_get(user, session_id)
+    form = UnplannedRecordForm(request.POST, categories=_categories(), auto_id=f"id_u{session.pk}_%s")
+    if not form.is_valid():
+        return _unplanned_page(request, user, bound=(session.pk, "record", form), status=422)
+    try:
+        order = presence.candidate_record(
+            actor=user,
+            session=session,
+            category=form.cleaned_data["category"],
+            funding=form.cleaned_data["funding"],
+            notes=form.cleaned_data["notes"],
+        )
+    except ApplicationError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        add_service_errors(form, exc)
+        return _unplanned_page(request, user, bound=(session.pk, "record", form), status=exc.status)
+    messages.success(
+        request,
+        _("Recorded as %(number)s; %(elder)s is asked to confirm it.")
+        % {"number": order.number, "elder": order.elder.name},
+    )
+    return redirect("web:console-care-order", order_id=order.pk)
+
+
+@login_required
+@require_POST
+def unplanned_dismiss(request: HttpRequest, session_id: int) -> HttpResponse:
+    user = _care_staff(request, Perm.CARE_MANAGE)
+    session = presence_selectors.candidate_get(user, session_id)
+    form = UnplannedDismissForm(request.POST, auto_id=f"id_x{session.pk}_%s")
+    if form.is_valid():
+        try:
+            presence.candidate_dismiss(actor=user, session=session, reason=form.cleaned_data["reason"])
+        except ApplicationError as exc:
+            if isinstance(exc, NotFound):
+                raise
+            add_service_errors(form, exc)
+            return _unplanned_page(request, user, bound=(session.pk, "dismiss", form), status=exc.status)
+        messages.success(request, _("%(number)s dismissed.") % {"number": session.number})
+        return redirect("web:console-care-unplanned")
+    return _unplanned_page(request, user, bound=(session.pk, "dismiss", form), status=422)
 
 
 # --- complaints ---------------------------------------------------------------------------------------------
@@ -583,18 +694,11 @@ def person_card_pdf(request: HttpRequest, member_id: int) -> HttpResponse:
     record as the page; kept out of every cache, since the codes confirm services."""
     user = _care_staff(request, Perm.CARE_MANAGE)
     member = people.member_get(user, member_id)
-    printed = care.service_card_print(actor=user, elder=member)
-    region = member.home_region
-    sheet = card_pdf.CardSheet(
-        name=member.name,
-        community=region.name,
-        community_en=region.name_en,
-        station_phone=people.station_phone(region),
-        serial=printed.card.serial,
-        issued=timezone.localdate(printed.card.issued_at),
-        url=request.build_absolute_uri(reverse("web:care-card", kwargs={"token": printed.token})),
-        codes=printed.codes,
+    printed = care.service_card_print_pdf(
+        actor=user,
+        elder=member,
+        card_url=lambda token: request.build_absolute_uri(reverse("web:care-card", kwargs={"token": token})),
     )
-    response = HttpResponse(card_pdf.service_card_pdf(sheet), content_type="application/pdf")
-    response["Content-Disposition"] = f"inline; filename=service-card-{printed.card.serial}.pdf"
+    response = HttpResponse(printed.pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f"inline; filename={printed.filename}"
     return response

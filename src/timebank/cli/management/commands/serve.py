@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -9,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.staticfiles.management.commands.runserver import Command as RunServer
 from django.core.management.base import CommandParser
+from django.core.servers.basehttp import WSGIServer
 from django.db import connection
 
 log = logging.getLogger(__name__)
@@ -39,10 +41,27 @@ def _care_tick() -> None:
     exchange_tick()
 
 
+def _sensing_prune() -> None:
+    from timebank.sensing.services import events_prune
+
+    events_prune()
+
+
+class NoDelayServer(WSGIServer):
+    """Answers leave at once: wsgiref writes a response's headers and body separately, and with Nagle's
+    algorithm the body would wait for the client's delayed ACK (40 ms) on every keep-alive request."""
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = super().get_request()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock, address
+
+
 class Command(RunServer):
     help = "Serve TimeBank at http://127.0.0.1:8000 (the embedded server; use a WSGI server in production)."
     default_addr = "127.0.0.1"
     default_port = "8000"
+    server_cls = NoDelayServer
 
     def add_arguments(self, parser: CommandParser) -> None:
         super().add_arguments(parser)
@@ -60,11 +79,19 @@ class Command(RunServer):
             help="expire past requests and uncollected goods, escalate unconfirmed services, every N seconds "
             "(0: never; production runs `timebank care tick` and `timebank exchange tick` from a timer)",
         )
+        parser.add_argument(
+            "--sensing-every",
+            type=float,
+            default=3600,
+            help="forget sensor events past retention and create the coming days' partitions every N seconds "
+            "(0: never; production runs `timebank sensing prune` from a timer)",
+        )
 
     def inner_run(self, *args: Any, **options: Any) -> None:
         for every, work, name in (
             (options.get("seal_every") or 0, _seal, "ledger sealing"),
             (options.get("care_every") or 0, _care_tick, "care tick"),
+            (options.get("sensing_every") or 0, _sensing_prune, "sensing prune"),
         ):
             if every > 0:
                 threading.Thread(target=_forever, args=(every, work, name), name=name, daemon=True).start()
