@@ -47,6 +47,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/ledger_bench.py
 	$(BIN)/pip install --quiet -e ".[dev,production]" && $(BIN)/python bench/sensing_ingest_bench.py
+	$(BIN)/python bench/sensing_derive_bench.py
 
 messages: $(STAMP)
 	$(BIN)/python -m timebank.cli.messages
