@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import os
 import random
 import re
 import statistics
@@ -26,48 +25,16 @@ import sys
 import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-ADMIN_URL = os.environ.get("BENCH_PG_ADMIN", "postgres://postgres@127.0.0.1:5432/postgres")
-DB = "timebank_bench"
+from benchdb import ROOT, SERVER, BenchDatabase, psql
+
+DATABASE = BenchDatabase("timebank_bench", TIMEBANK_LEDGER_SEAL_SETTLE_SECONDS="0")
+DB = DATABASE.name
 TPCB_DB = "timebank_bench_tpcb"
-BENCH_URL = ADMIN_URL.rsplit("/", 1)[0] + "/" + DB
+BENCH_URL = DATABASE.url
 ACCOUNTS = 10_000
 CLIENTS = 8
-
-
-def env() -> dict[str, str]:
-    return dict(
-        os.environ,
-        TIMEBANK_DATABASE_URL=BENCH_URL,
-        TIMEBANK_VAR_DIR=str(ROOT / "var" / "bench"),
-        DJANGO_SETTINGS_MODULE="timebank.config.settings.dev",
-        TIMEBANK_DEBUG="false",
-        TIMEBANK_LEDGER_SEAL_SETTLE_SECONDS="0",
-    )
-
-
-def psql(sql: str, db: str = "postgres") -> None:
-    subprocess.run(
-        ["psql", ADMIN_URL.rsplit("/", 1)[0] + "/" + db, "-q", "-c", sql],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-
-
-def setup_django() -> None:
-    os.environ.update(env())
-    import django
-
-    django.setup()
-
-
-def fresh_database() -> None:
-    psql(f"DROP DATABASE IF EXISTS {DB}")
-    psql(f"CREATE DATABASE {DB}")
-    subprocess.run([sys.executable, "-m", "timebank.cli.main", "migrate", "-v0"], env=env(), check=True)
 
 
 def make_accounts(count: int, funding: int) -> tuple[int, int]:
@@ -118,7 +85,7 @@ SELECT ledger_post('pgb-' || :client_id || '-' || md5(random()::text || clock_ti
 
 def pgbench(args: list[str], db: str) -> float:
     out = subprocess.run(
-        ["pgbench", *args, ADMIN_URL.rsplit("/", 1)[0] + "/" + db], capture_output=True, text=True, check=True
+        ["pgbench", *args, f"{SERVER}/" + db], capture_output=True, text=True, check=True
     ).stdout
     match = re.search(
         r"tps = ([\d.]+) \((?:without initial connection time|excluding connections establishing)", out
@@ -130,7 +97,7 @@ def pgbench(args: list[str], db: str) -> float:
 
 def _service_worker(args: tuple[int, int, float, int]) -> tuple[int, int]:
     base, count, seconds, seed = args
-    setup_django()
+    DATABASE.setup_django()
     from django.db import connection
 
     from timebank.ledger import errors
@@ -188,7 +155,7 @@ def bench_transfer(seconds: float) -> dict[str, Any]:
     psql(f"DROP DATABASE IF EXISTS {TPCB_DB}")
     psql(f"CREATE DATABASE {TPCB_DB}")
     subprocess.run(
-        ["pgbench", "-i", "-q", "-s", "10", ADMIN_URL.rsplit("/", 1)[0] + "/" + TPCB_DB],
+        ["pgbench", "-i", "-q", "-s", "10", f"{SERVER}/" + TPCB_DB],
         check=True,
         capture_output=True,
     )
@@ -321,8 +288,8 @@ def main() -> None:
         help="reads measures after verify's fill; verify also measures reads before it",
     )
     args = parser.parse_args()
-    fresh_database()
-    setup_django()
+    DATABASE.fresh()
+    DATABASE.setup_django()
     results: dict[str, Any] = {
         "command": "python bench/ledger_bench.py " + " ".join(sys.argv[1:]),
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

@@ -30,53 +30,20 @@ import argparse
 import datetime as dt
 import io
 import json
-import os
 import random
-import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-ADMIN_URL = os.environ.get("BENCH_PG_ADMIN", "postgres://postgres@127.0.0.1:5432/postgres")
-DB = "timebank_bench_presence"
-BENCH_URL = ADMIN_URL.rsplit("/", 1)[0] + "/" + DB
+from benchdb import ROOT, BenchDatabase, psql
+
+DATABASE = BenchDatabase("timebank_bench_presence", TIMEBANK_SENSING_SETTLE_SECONDS="0")
+DB = DATABASE.name
+BENCH_URL = DATABASE.url
 REGION = "310101023001"
 EVERY_MS = 15_000
-
-
-def env() -> dict[str, str]:
-    return dict(
-        os.environ,
-        TIMEBANK_DATABASE_URL=BENCH_URL,
-        TIMEBANK_VAR_DIR=str(ROOT / "var" / "bench"),
-        DJANGO_SETTINGS_MODULE="timebank.config.settings.dev",
-        TIMEBANK_DEBUG="false",
-        TIMEBANK_SENSING_SETTLE_SECONDS="0",
-    )
-
-
-def psql(sql: str, db: str = "postgres") -> None:
-    subprocess.run(
-        ["psql", ADMIN_URL.rsplit("/", 1)[0] + "/" + db, "-q", "-c", sql],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-
-
-def fresh_database() -> None:
-    psql(f"DROP DATABASE IF EXISTS {DB}")
-    psql(f"CREATE DATABASE {DB}")
-    subprocess.run([sys.executable, "-m", "timebank.cli.main", "migrate", "-v0"], env=env(), check=True)
-
-
-def setup_django() -> None:
-    os.environ.update(env())
-    import django
-
-    django.setup()
 
 
 def population(volunteers: int, elders: int) -> tuple[list[int], list[int]]:
@@ -285,8 +252,8 @@ def main() -> None:
     parser.add_argument("--results", default=str(ROOT / "bench" / "results" / "sensing_derive.json"))
     args = parser.parse_args()
     REPEAT = args.repeat
-    fresh_database()
-    setup_django()
+    DATABASE.fresh()
+    DATABASE.setup_django()
     results: dict[str, Any] = {
         "command": "python bench/sensing_derive_bench.py " + " ".join(sys.argv[1:]),
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

@@ -24,7 +24,6 @@ import argparse
 import datetime as dt
 import http.client
 import json
-import os
 import random
 import re
 import signal
@@ -38,45 +37,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-ADMIN_URL = os.environ.get("BENCH_PG_ADMIN", "postgres://postgres@127.0.0.1:5432/postgres")
-DB = "timebank_bench_sensing"
-BENCH_URL = ADMIN_URL.rsplit("/", 1)[0] + "/" + DB
+from benchdb import ROOT, BenchDatabase, psql
+
+DATABASE = BenchDatabase("timebank_bench_sensing", TIMEBANK_LOG_LEVEL="INFO", PYTHONUNBUFFERED="1")
+DB = DATABASE.name
+BENCH_URL = DATABASE.url
 PORT = 8765
 REGION = "310101023001"
-
-
-def env() -> dict[str, str]:
-    return dict(
-        os.environ,
-        TIMEBANK_DATABASE_URL=BENCH_URL,
-        TIMEBANK_VAR_DIR=str(ROOT / "var" / "bench"),
-        DJANGO_SETTINGS_MODULE="timebank.config.settings.dev",
-        TIMEBANK_DEBUG="false",
-        TIMEBANK_LOG_LEVEL="INFO",
-        PYTHONUNBUFFERED="1",
-    )
-
-
-def psql(sql: str, db: str = "postgres") -> None:
-    subprocess.run(
-        ["psql", ADMIN_URL.rsplit("/", 1)[0] + "/" + db, "-q", "-c", sql],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-
-
-def fresh_database() -> None:
-    psql(f"DROP DATABASE IF EXISTS {DB}")
-    psql(f"CREATE DATABASE {DB}")
-    subprocess.run([sys.executable, "-m", "timebank.cli.main", "migrate", "-v0"], env=env(), check=True)
-
-
-def setup_django() -> None:
-    os.environ.update(env())
-    import django
-
-    django.setup()
 
 
 @dataclass
@@ -274,7 +241,10 @@ def has_gunicorn() -> bool:
 def bench_http(work: Workload, server_kind: str = "serve", workers: int = 2) -> dict[str, Any]:
     reset()
     server = subprocess.Popen(
-        server_command(server_kind, workers), env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        server_command(server_kind, workers),
+        env=DATABASE.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_port(PORT)
@@ -353,7 +323,7 @@ def start_bridge(client_id: str, *extra: str) -> tuple[subprocess.Popen[str], th
     """``timebank sensing bridge`` in its own process; an event set once it has subscribed."""
     process = subprocess.Popen(
         [sys.executable, "-m", "timebank.cli.main", "sensing", "bridge", "--client-id", client_id, *extra],
-        env=env(),
+        env=DATABASE.env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -553,8 +523,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=["copy", "http", "mqtt", "memory"])
     parser.add_argument("--results", default=str(ROOT / "bench" / "results" / "sensing_ingest.json"))
     args = parser.parse_args()
-    fresh_database()
-    setup_django()
+    DATABASE.fresh()
+    DATABASE.setup_django()
     results: dict[str, Any] = {
         "command": "python bench/sensing_ingest_bench.py " + " ".join(sys.argv[1:]),
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
