@@ -1232,11 +1232,7 @@ def paper_record_create(
     access_check(actor, Perm.CARE_MANAGE, elder.home_region)
     if not access_member_view(actor, volunteer):
         raise NotFound(code="member_not_found")
-    if actor.member_id in {elder.pk, volunteer.pk}:
-        raise PermissionDenied(
-            _("You took part in this service, so another staff member must enter it."),
-            code="care_own_service",
-        )
+    _not_a_party(actor, elder, volunteer)
     return _given_service_create(
         actor=actor,
         elder=elder,
@@ -1277,11 +1273,7 @@ def sensed_service_record(
     side = _elder_side(actor, elder)
     if side != "self":
         access_check(actor, Perm.CARE_MANAGE, elder.home_region)
-        if actor.member_id in {elder.pk, volunteer.pk}:
-            raise PermissionDenied(
-                _("You took part in this service, so another staff member must enter it."),
-                code="care_own_service",
-            )
+        _not_a_party(actor, elder, volunteer)
     return _given_service_create(
         actor=actor,
         elder=elder,
@@ -1300,6 +1292,15 @@ def sensed_service_record(
         event_type="care.order.sensed_recorded",
         evidence=evidence,
     )
+
+
+def _not_a_party(actor: User, elder: Member, volunteer: Member) -> None:
+    """Staff enter a service only where they were neither its elder nor its volunteer."""
+    if actor.member_id in {elder.pk, volunteer.pk}:
+        raise PermissionDenied(
+            _("You took part in this service, so another staff member must enter it."),
+            code="care_own_service",
+        )
 
 
 def _given_service_create(
