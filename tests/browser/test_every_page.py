@@ -12,7 +12,8 @@ from timebank.care.tests.conftest import user_of
 
 # Addresses that are not pages to look at: signing out, switches that only take a POST, downloads, the Django
 # admin. (A download with another address is left out by its content type.)
-NOT_PAGES = re.compile(r"^/(sign-out|admin|static|i18n|display)/|\.(json|pdf|csv|txt)$")
+# /api/ is for programs (its Swagger UI is a developer's tool from django-ninja, not a page of ours)
+NOT_PAGES = re.compile(r"^/(sign-out|admin|static|i18n|display|api)/|\.(json|pdf|csv|txt)$")
 MAX_PAGES = 60
 
 
