@@ -45,6 +45,8 @@ from timebank.exchange.models import Merchant, Product, ProductKind
 from timebank.exchange.tests.conftest import *  # noqa: F403 (the 晋阳 shop, its clerk, rice, 蒋阿姨)
 from timebank.people.models import Member, Role, User
 from timebank.regions.models import Region
+from timebank.sensing.presence import sessions_derive
+from timebank.sensing.tests.presence_kit import Events
 from timebank.web.views.display import COOKIE as LARGE_TEXT_COOKIE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -423,7 +425,13 @@ def lively(
     care_home_right: Product,
 ) -> None:
     """Something on every list: a service waiting for review, one assigned and one open, a family, an order
-    of rice waiting at the shop and a special right waiting for the station."""
+    of rice waiting at the shop, a special right waiting for the station, and a visit of 李志强 to 王阿婆 the
+    sensors noticed yesterday with no service planned (for her, or the station, to record or dismiss)."""
+    events = Events()
+    sessions_derive(
+        sightings=events.together(helper, old_elder, at(-1, 15), at(-1, 15, 40)) + events.later(at(-1, 18)),
+        auto_approve=False,
+    )
     given = care.order_accept(actor=user_of(helper), order=post(window_start=at(0, 9), window_end=at(0, 10)))
     care.order_accept(actor=user_of(helper), order=post(window_start=at(2, 9), window_end=at(2, 10)))
     post(window_start=at(3, 14), window_end=at(3, 15))

@@ -10,12 +10,12 @@ from dataclasses import dataclass, replace
 
 from django.db.models import Q, QuerySet
 
-from timebank.care.models import ServiceOrder
-from timebank.care.rules import local_day
+from timebank.care.models import Funding, ServiceOrder
+from timebank.care.rules import funding_problems, local_day
 from timebank.common.errors import NotFound
-from timebank.people.access import Perm, access_has, access_region_q
+from timebank.people.access import Perm, access_has, access_paths, access_region_q
 from timebank.people.models import Member, User
-from timebank.regions.models import Policy
+from timebank.regions.models import Policy, Region, ServiceCategory
 from timebank.regions.selectors import policy_in_force
 from timebank.sensing.matching import Interval, claimed_interval, measured_seconds, overlap_seconds
 from timebank.sensing.models import Candidate, PresenceSession, SessionStatus
@@ -127,10 +127,17 @@ def order_measured(order: ServiceOrder) -> Measured | None:
 
 def sessions_of_order(order: ServiceOrder) -> list[PresenceSession]:
     """The sessions that measured ``order``'s time, oldest first."""
+    return order_measured_sessions(order)[1]
+
+
+def order_measured_sessions(order: ServiceOrder) -> tuple[Measured | None, list[PresenceSession]]:
+    """What the sensors measured for ``order`` (None while it has no volunteer) and the sessions that
+    measured it, oldest first."""
     measured = order_measured(order)
     if measured is None or not measured.session_ids:
-        return []
-    return list(PresenceSession.objects.filter(pk__in=measured.session_ids).order_by("started_at", "pk"))
+        return measured, []
+    sessions = PresenceSession.objects.filter(pk__in=measured.session_ids).order_by("started_at", "pk")
+    return measured, list(sessions)
 
 
 # --- unplanned help -----------------------------------------------------------------------------------------
@@ -177,3 +184,57 @@ def candidate_get(user: User, session_id: int) -> PresenceSession:
     if session is None or not candidate_visible(user, session):
         raise NotFound(code="sensing_candidate_not_found")
     return session
+
+
+def candidates_for(user: User, *, state: str = "", region: Region | None = None) -> QuerySet[PresenceSession]:
+    """Every candidate ``candidate_get`` lets the user open, in any state or in ``state``: those of the
+    communities in their staff scope and their own (as the elder). ``region`` keeps its whole subtree."""
+    qs = PresenceSession.objects.exclude(candidate=Candidate.NONE)
+    if access_paths(user, Perm.CARE_VIEW) is not None:  # not a platform administrator
+        seen = access_region_q(user, Perm.CARE_VIEW, "region__path")
+        if user.member_id is not None:
+            seen |= Q(elder_id=user.member_id)
+        qs = qs.filter(seen)
+    if state:
+        qs = qs.filter(candidate=state)
+    if region is not None:
+        qs = qs.filter(region__path__startswith=region.path)
+    return qs.select_related(*_RELATED)
+
+
+def candidate_get_own(user: User, session_id: int) -> PresenceSession:
+    """A candidate (in any state) of which the user is the elder; anyone else's is reported as not found
+    (station staff decide on theirs in the console)."""
+    session = (
+        PresenceSession.objects.select_related(*_RELATED)
+        .filter(~Q(candidate=Candidate.NONE), pk=session_id)
+        .first()
+    )
+    if session is None or user.member_id is None or session.elder_id != user.member_id:
+        raise NotFound(code="sensing_candidate_not_found")
+    return session
+
+
+@dataclass(frozen=True)
+class RecordChoices:
+    """What recording a candidate offers: the service categories of the policy in force in the elder's
+    community on its day, and who pays unless told otherwise."""
+
+    categories: tuple[ServiceCategory, ...]
+    funding: str
+
+
+def candidate_record_choices(session: PresenceSession) -> RecordChoices:
+    """The catalogue the care rules will check the record against, and as payer the elder's own savings
+    where the policy lets her spend them, else the mutual-aid pool where she may be served from it (the
+    care rules decide again when it is recorded)."""
+    elder = session.elder
+    day = local_day(session.started_at)
+    policy = policy_in_force(elder.home_region, day)
+    if policy is None:
+        return RecordChoices(categories=(), funding=Funding.OWN)
+    funding: str = Funding.OWN
+    own = funding_problems(policy=policy, elder=elder, funding=Funding.OWN, payer=elder, day=day)
+    if own and not funding_problems(policy=policy, elder=elder, funding=Funding.POOL, payer=None, day=day):
+        funding = Funding.POOL
+    return RecordChoices(categories=tuple(policy.categories.all()), funding=funding)

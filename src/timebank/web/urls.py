@@ -11,6 +11,7 @@ from timebank.web.views import (
     exchange_console,
     home,
     insights_console,
+    sensing,
     statements,
     tokens,
 )
@@ -182,4 +183,11 @@ urlpatterns = [
         name="console-exchange-product",
     ),
     path("console/exchange/funds/", exchange_console.funds, name="console-exchange-funds"),
+]
+
+# smart timing: the elder decides on the visits the sensors noticed with no service planned
+urlpatterns += [
+    path("me/unplanned-help/", sensing.unplanned, name="unplanned"),
+    path("me/unplanned-help/<int:session_id>/record/", sensing.record, name="unplanned-record"),
+    path("me/unplanned-help/<int:session_id>/dismiss/", sensing.dismiss, name="unplanned-dismiss"),
 ]

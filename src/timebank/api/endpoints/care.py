@@ -268,7 +268,7 @@ def _order_out(order: ServiceOrder) -> dict[str, Any]:
     }
 
 
-def _order_detail_out(order: ServiceOrder) -> dict[str, Any]:
+def order_detail_out(order: ServiceOrder) -> dict[str, Any]:
     return {**_order_out(order), "address": order.address}
 
 
@@ -647,14 +647,14 @@ def order_create(request: HttpRequest, payload: OrderIn) -> Status[Any]:
             place=place,
             repeat_weeks=payload.repeat_weeks,
         )
-    return Status(201, {"orders": [_order_detail_out(o) for o in created]})
+    return Status(201, {"orders": [order_detail_out(o) for o in created]})
 
 
 @api.get("/care/orders/{order_id}", response=OrderDetailOut, tags=["care"])
 def order_detail(request: HttpRequest, order_id: Id) -> dict[str, Any]:
     """One service, with its address: for its elder and their verified family, its volunteer, whoever pays
     and staff of its community. Anyone else is told it does not exist."""
-    return _order_detail_out(_order(request, order_id))
+    return order_detail_out(_order(request, order_id))
 
 
 @api.post("/care/orders/{order_id}/accept", response=OrderDetailOut, tags=["care"])
@@ -666,7 +666,7 @@ def order_accept(request: HttpRequest, order_id: Id) -> dict[str, Any]:
     order = ServiceOrder.objects.filter(pk=order_id).first()
     if order is None:
         raise NotFound(code="care_order_not_found")
-    return _order_detail_out(care_services.order_accept(actor=caller(request), order=order))
+    return order_detail_out(care_services.order_accept(actor=caller(request), order=order))
 
 
 @api.post("/care/orders/{order_id}/assign", response=OrderDetailOut, tags=["care"])
@@ -679,7 +679,7 @@ def order_assign(request: HttpRequest, order_id: Id, payload: AssignIn) -> dict[
     assert volunteer is not None
     with _fields_as({"volunteer": "volunteer_id"}):
         assigned = care_services.order_assign(actor=caller(request), order=order, volunteer=volunteer)
-    return _order_detail_out(assigned)
+    return order_detail_out(assigned)
 
 
 @api.post("/care/orders/{order_id}/withdraw", response=OrderDetailOut, tags=["care"])
@@ -689,7 +689,7 @@ def order_withdraw(request: HttpRequest, order_id: Id, payload: ReasonIn) -> dic
     released."""
     scope_check(request, "write")
     order = _order(request, order_id)
-    return _order_detail_out(
+    return order_detail_out(
         care_services.order_withdraw(actor=caller(request), order=order, reason=payload.reason)
     )
 
@@ -701,7 +701,7 @@ def order_cancel(request: HttpRequest, order_id: Id, payload: ReasonIn) -> dict[
     only); the hold is released."""
     scope_check(request, "write")
     order = _order(request, order_id)
-    return _order_detail_out(
+    return order_detail_out(
         care_services.order_cancel(actor=caller(request), order=order, reason=payload.reason)
     )
 
@@ -712,7 +712,7 @@ def order_no_show(request: HttpRequest, order_id: Id, payload: NoShowIn) -> dict
     """The elder's side or staff record that the volunteer did not come (once the service has begun)."""
     scope_check(request, "write")
     order = _order(request, order_id)
-    return _order_detail_out(
+    return order_detail_out(
         care_services.order_no_show(actor=caller(request), order=order, note=payload.note)
     )
 
@@ -724,7 +724,7 @@ def order_check_in(request: HttpRequest, order_id: Id, payload: CheckIn) -> dict
     elder's service card (``token``)."""
     scope_check(request, "write")
     order = _order(request, order_id)
-    return _order_detail_out(
+    return order_detail_out(
         care_services.order_check_in(actor=caller(request), order=order, token=payload.token)
     )
 
@@ -736,7 +736,7 @@ def order_check_out(request: HttpRequest, order_id: Id, payload: CheckIn) -> dic
     confirm it."""
     scope_check(request, "write")
     order = _order(request, order_id)
-    return _order_detail_out(
+    return order_detail_out(
         care_services.order_check_out(actor=caller(request), order=order, token=payload.token)
     )
 
@@ -748,7 +748,7 @@ def order_times(request: HttpRequest, order_id: Id, payload: TimesIn) -> dict[st
     with the volunteer's other services is flagged."""
     scope_check(request, "write")
     order = _order(request, order_id)
-    return _order_detail_out(
+    return order_detail_out(
         care_services.order_times_record(
             actor=caller(request),
             order=order,
@@ -768,7 +768,7 @@ def order_confirm(request: HttpRequest, order_id: Id, payload: ConfirmIn) -> dic
     phoned the elder. Too many wrong codes lock confirmation for a while (429 ``care_confirm_locked``)."""
     scope_check(request, "write")
     order = _order(request, order_id)
-    return _order_detail_out(
+    return order_detail_out(
         care_services.order_confirm(
             actor=caller(request),
             order=order,
@@ -786,7 +786,7 @@ def order_approve(request: HttpRequest, order_id: Id) -> dict[str, Any]:
     on the day of the service). Requires an Idempotency-Key: a retry replays the first answer."""
     scope_check(request, "write")
     order = _order(request, order_id)
-    return _order_detail_out(care_services.order_approve(actor=caller(request), order=order))
+    return order_detail_out(care_services.order_approve(actor=caller(request), order=order))
 
 
 @api.post("/care/orders/{order_id}/reject", response=OrderDetailOut, tags=["care"])
@@ -795,7 +795,7 @@ def order_reject(request: HttpRequest, order_id: Id, payload: ReasonIn) -> dict[
     """Staff refuse a completed or confirmed service, saying why: nothing is credited, holds are released."""
     scope_check(request, "write")
     order = _order(request, order_id)
-    return _order_detail_out(
+    return order_detail_out(
         care_services.order_reject(actor=caller(request), order=order, reason=payload.reason)
     )
 
@@ -852,7 +852,7 @@ def review_approve(request: HttpRequest, payload: BatchIn) -> dict[str, Any]:
         for pk in wanted
         if pk not in queued
     ]
-    return {"approved": [_order_detail_out(o) for o in result.approved], "failed": refused}
+    return {"approved": [order_detail_out(o) for o in result.approved], "failed": refused}
 
 
 @api.post("/care/disputes/{dispute_id}/resolve", response=DisputeOut, tags=["care"])
@@ -949,7 +949,7 @@ def paper_record(request: HttpRequest, payload: PaperRecordIn) -> Status[Any]:
             card_ref=payload.card_ref,
             notes=payload.notes,
         )
-    return Status(201, _order_detail_out(order))
+    return Status(201, order_detail_out(order))
 
 
 @api.get("/care/dispatch", response=DispatchOut, tags=["care"])

@@ -12,6 +12,7 @@ from timebank.notifications.selectors import notifications_unread_count
 from timebank.people import selectors as people
 from timebank.people.access import access_is_staff
 from timebank.people.models import BondStatus, User
+from timebank.sensing.presence_selectors import candidates_of_elder
 
 
 @login_required
@@ -39,6 +40,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "can_ask": member.is_elder or family_of_elder,
             "coming": care_selectors.orders_coming(member)[:5] if member.is_elder else [],
             "to_confirm": list(care_selectors.orders_to_confirm(member)[:3]) if member.is_elder else [],
+            "noticed": candidates_of_elder(member).count() if member.is_elder else 0,
             "station_phone": people.station_phone(member.home_region),
             "balance": member.account.available if member.account_id and member.account else None,
             "family_elders": [
