@@ -223,7 +223,7 @@ def server_command(server: str, workers: int) -> list[str]:
     if server == "serve":  # the embedded server: one process, a thread per connection
         return [
             sys.executable, "-m", "timebank.cli.main", "serve", "--noreload", "--seal-every", "0",
-            "--care-every", "0", "--sensing-every", "0", f"127.0.0.1:{PORT}",
+            "--care-every", "0", "--sensing-every", "0", "--derive-every", "0", f"127.0.0.1:{PORT}",
         ]  # fmt: skip
     # production's: gunicorn's sync workers, a process each
     return [

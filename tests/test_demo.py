@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from io import StringIO
 
@@ -18,6 +19,8 @@ from timebank.ledger.verify import ledger_verify
 from timebank.people.models import FamilyBond, Member, PriorityStatus, StaffGrant, User
 from timebank.regions.models import Policy, Region
 from timebank.regions.selectors import policy_in_force
+from timebank.sensing.models import Candidate, Device, Event, Gateway, PresenceSession
+from timebank.sensing.presence_selectors import measured_for_review
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +28,18 @@ pytestmark = pytest.mark.django_db
 def _everything() -> dict[str, int]:
     return {
         model.__name__: model.objects.count()
-        for model in (Region, Policy, User, StaffGrant, Member, PriorityStatus, FamilyBond, AuditEvent)
+        for model in (
+            Region,
+            Policy,
+            User,
+            StaffGrant,
+            Member,
+            PriorityStatus,
+            FamilyBond,
+            AuditEvent,
+            Device,
+            Gateway,
+        )
     }
 
 
@@ -50,6 +64,11 @@ def test_seeding_creates_the_demo_communities():
     assert {login.username for login in logins} >= {"admin", "station", "community", "volunteer", "elder"}
     assert all(_user_of(login.username) is not None for login in logins)
     assert AuditEvent.objects.filter(event_type="member.registered").count() == 23
+    # and 雁荡's volunteers and elders wear wristbands its station's hub forwards (no history: no events)
+    worn = Device.objects.filter(member__home_region__code=YANDANG, revoked_at__isnull=True)
+    assert worn.count() == 16 and set(worn.values_list("member__name", flat=True)) >= {"李秀英", "林淑珍"}
+    assert Gateway.objects.get(identifier="st-yandang-1").region == Region.objects.get(code=YANDANG)
+    assert not Event.objects.exists()
 
 
 def test_seeding_twice_creates_nothing_new():
@@ -131,6 +150,10 @@ def test_the_seed_demo_command_prints_the_logins():
         "family",
     ):
         assert re.search(rf"^\s+{username}\s", text, re.M), f"{username} not printed:\n{text}"
+    # and the sensors: the hub, and how to send it more visits
+    (sensors,) = [line for line in text.splitlines() if line.startswith("Sensors:")]
+    assert "st-yandang-1" in sensors
+    assert f"timebank sensing simulate --to http --region {YANDANG} --by community" in sensors
 
 
 def test_the_seed_demo_command_run_twice_says_the_data_is_there():
@@ -203,3 +226,39 @@ def test_the_demo_has_months_of_care_history_through_every_path():
     assert Member.objects.get(name="罗金宝").home_region.code == "310101023002"
     # and the ledger agrees with itself
     assert ledger_verify().ok
+
+
+def test_the_demo_measured_the_last_two_weeks_with_its_sensors(client):
+    # given the full demo
+    seed_demo()
+    now = timezone.now()
+    # then 雁荡's services of the last two weeks show the time the wristbands measured — nearly all agreeing
+    recent = ServiceOrder.objects.filter(
+        region__code=YANDANG, volunteer__isnull=False, checked_in_at__gte=now - dt.timedelta(days=13)
+    )
+    measured = [m for m in measured_for_review(recent).values() if m.session_ids]
+    assert len(measured) >= 8
+    assert sum(m.agrees() for m in measured) >= len(measured) - 3
+    # older services were not measured (the wristbands came two weeks ago)
+    older = ServiceOrder.objects.filter(checked_in_at__lt=now - dt.timedelta(days=15))
+    assert not any(m.session_ids for m in measured_for_review(older).values())
+    # the station's review queue shows one visit shorter than the time claimed
+    queue = ServiceOrder.objects.filter(region__code=YANDANG, status=Status.CONFIRMED)
+    assert any(m.session_ids and not m.agrees() for m in measured_for_review(queue).values())
+    # visits nobody planned wait for the station; a daughter's visit to her mother was dismissed
+    pending = PresenceSession.objects.filter(candidate=Candidate.PENDING, order__isnull=True)
+    assert pending.count() == 3
+    dismissed = PresenceSession.objects.get(candidate=Candidate.DISMISSED)
+    assert (dismissed.volunteer.name, dismissed.elder.name) == ("林海燕", "林淑珍")
+    # the wristbands reported their batteries, and the hub's uploads were counted, forgeries refused
+    assert Device.objects.filter(battery_percent__isnull=False).count() == 15
+    gateway = Gateway.objects.get(identifier="st-yandang-1")
+    assert Event.objects.filter(gateway=gateway).count() > 1000
+    # and the station sees them on its pages
+    client.force_login(User.objects.get(username="station"))
+    unplanned = client.get("/console/care/unplanned/").content.decode()
+    assert all(session.number in unplanned for session in pending)
+    review = client.get("/console/care/review/").content.decode()
+    cells = re.findall(r'<td class="nowrap measured">(.*?)</td>', review, re.S)
+    assert any('class="tag flag"' in cell for cell in cells)  # measured less than claimed
+    assert any('class="tag"' in cell for cell in cells)  # agrees

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from timebank.care import services as care
 from timebank.demo.history import Cast, replay_history
+from timebank.demo.sensing import sensors_seed
 from timebank.exchange import services as exchange
 from timebank.exchange.models import Product, ProductKind, Redemption
 from timebank.ledger import services as ledger
@@ -231,6 +232,13 @@ def seed_demo(*, history: bool = True) -> list[Login]:
     _seed_shops(admin)
     if history:
         _seed_care(staff, members, admin, rng)
+    sensors_seed(
+        registrar=staff["community"],
+        reviewer=staff["station"],
+        region=region_get(YANDANG),
+        members=members,
+        history=history,
+    )
     return demo_logins()
 
 

@@ -94,7 +94,6 @@ MAX_PEERS = 64
 MAX_SEQ = 2**63
 DEAD_LETTERS_PER_BATCH = 100  # more malformed events than this in one batch are counted, not kept
 EXCERPT = 1000
-# Bounds on the ingesting transaction, which the readers' horizon (SENSING_SETTLE_SECONDS) relies on.
 # Bounds on the ingesting transaction, which the readers' horizon (SENSING_SETTLE_SECONDS) relies on; and the
 # transaction's start, which is every row's received_at.
 TRANSACTION_START = (

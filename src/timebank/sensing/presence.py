@@ -307,11 +307,15 @@ UPDATED = [
 
 
 def sessions_derive(
-    *, sightings: Iterable[SightingLike] | None = None, auto_approve: bool = True
+    *,
+    sightings: Iterable[SightingLike] | None = None,
+    auto_approve: bool = True,
+    settle_seconds: int | None = None,
 ) -> DeriveReport:
     """Derive sessions from the sightings stored since the last run (or from ``sightings``, in event-id
     order, for tests and replays; those at or below the cursor are skipped), match them to services, then
-    approve the services the sensors agree with where the policy says so."""
+    approve the services the sensors agree with where the policy says so. ``settle_seconds`` overrides
+    ``SENSING_SETTLE_SECONDS`` for a caller that knows nothing else is ingesting (0: read all committed)."""
     from timebank.sensing.selectors import sightings_stream
 
     report = DeriveReport()
@@ -326,7 +330,10 @@ def sessions_derive(
             last_event_id=after,
             open_sessions=_open_sessions(),
         )
-        for chunk in _chunks(sightings if sightings is not None else sightings_stream(after), CHUNK):
+        for chunk in _chunks(
+            sightings if sightings is not None else sightings_stream(after, settle_seconds=settle_seconds),
+            CHUNK,
+        ):
             resolver.load({s.observer_member_id for s in chunk} | {s.peer_member_id for s in chunk})
             rows: list[Row] = [
                 (s.event_id, (s.at - EPOCH) // ONE_MS, s.observer_member_id, s.peer_member_id, s.rssi)

@@ -66,9 +66,9 @@ ORDER BY ev.id, p.n
 """
 
 
-def _horizon() -> dt.datetime | None:
+def _horizon(settle_seconds: int | None = None) -> dt.datetime | None:
     """Events received after this are not read yet (PostgreSQL); None: read everything committed."""
-    settle = sensing_setting("SENSING_SETTLE_SECONDS")
+    settle = sensing_setting("SENSING_SETTLE_SECONDS") if settle_seconds is None else settle_seconds
     if connection.vendor != "postgresql" or settle <= 0:
         return None
     with connection.cursor() as cursor:
@@ -116,11 +116,13 @@ def sightings_after(after_id: int, limit: int) -> list[Sighting]:
     return _page(after_id, limit, _horizon())[0]
 
 
-def sightings_stream(after_id: int = 0, *, chunk: int = 10_000) -> Iterator[Sighting]:
+def sightings_stream(
+    after_id: int = 0, *, chunk: int = 10_000, settle_seconds: int | None = None
+) -> Iterator[Sighting]:
     """Every sighting of events with id > ``after_id`` up to the horizon (fixed when the stream starts), in
     event-id order, read ``chunk`` events at a time by keyset (one index range scan each): for a backfill over
-    millions of events in flat memory."""
-    horizon = _horizon()
+    millions of events in flat memory. ``settle_seconds`` overrides the setting (0: read all committed)."""
+    horizon = _horizon(settle_seconds)
     while True:
         page, stopped = _page(after_id, chunk, horizon)
         yield from page

@@ -4,6 +4,7 @@ from typing import Any
 
 from timebank.cli.base import TimebankCommand
 from timebank.demo.seed import Login, demo_is_seeded, seed_demo
+from timebank.demo.sensing import sensors_note
 
 
 def format_logins(logins: list[Login]) -> str:
@@ -23,3 +24,5 @@ class Command(TimebankCommand):
         logins = seed_demo()
         self.stdout.write("demo data already present" if already else "demo data loaded")
         self.stdout.write(format_logins(logins))
+        if note := sensors_note():
+            self.stdout.write(note)

@@ -3,7 +3,6 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,18 +12,29 @@ from django.core.management.base import CommandParser
 from django.core.servers.basehttp import WSGIServer
 from django.db import connection
 
+from timebank.sensing.conf import sensing_setting
+
 log = logging.getLogger(__name__)
 
 
-def _forever(every: float, work: Callable[[], object], what: str) -> None:
-    while True:
-        time.sleep(every)
+def _forever(
+    every: float, work: Callable[[], object], what: str, stop: threading.Event | None = None
+) -> None:
+    """Run ``work`` every ``every`` seconds (after the first wait) until ``stop`` is set: a failure is logged
+    and the next round tries again, on a fresh database connection."""
+    stop = stop or threading.Event()
+    while not stop.wait(every):
         try:
             work()
         except Exception:  # the server must keep serving; the next round tries again
             log.exception("%s failed", what)
         finally:
             connection.close()
+
+
+def _background(every: float, work: Callable[[], object], what: str) -> None:
+    """``_forever`` in a daemon thread: it ends with the server."""
+    threading.Thread(target=_forever, args=(every, work, what), name=what, daemon=True).start()
 
 
 def _seal() -> None:
@@ -45,6 +55,25 @@ def _sensing_prune() -> None:
     from timebank.sensing.services import events_prune
 
     events_prune()
+
+
+def _sensing_derive() -> None:
+    """Co-presence sessions from the sightings stored since the last round, matched to services; the services
+    the sensors agree with approved where the policy says so."""
+    from timebank.sensing.presence import sessions_derive
+
+    report = sessions_derive()
+    if report.sightings or report.approved:
+        log.info(
+            "sensing derive: %s sightings, %s sessions opened, %s closed, %s matched, %s unplanned; "
+            "approved %s",
+            report.sightings,
+            report.opened,
+            report.closed,
+            report.matched,
+            report.candidates,
+            ", ".join(report.approved) or "none",
+        )
 
 
 class NoDelayServer(WSGIServer):
@@ -86,13 +115,22 @@ class Command(RunServer):
             help="forget sensor events past retention and create the coming days' partitions every N seconds "
             "(0: never; production runs `timebank sensing prune` from a timer)",
         )
+        parser.add_argument(
+            "--derive-every",
+            type=float,
+            default=sensing_setting("SENSING_DERIVE_EVERY_SECONDS"),
+            help="derive co-presence sessions from the sensor events received, match them to services and "
+            "approve those the sensors agree with (where the policy says so), every N seconds (0: never; "
+            "TIMEBANK_SENSING_DERIVE_EVERY_SECONDS; production runs `timebank sensing derive` from a timer)",
+        )
 
     def inner_run(self, *args: Any, **options: Any) -> None:
         for every, work, name in (
             (options.get("seal_every") or 0, _seal, "ledger sealing"),
             (options.get("care_every") or 0, _care_tick, "care tick"),
             (options.get("sensing_every") or 0, _sensing_prune, "sensing prune"),
+            (options.get("derive_every") or 0, _sensing_derive, "sensing derive"),
         ):
             if every > 0:
-                threading.Thread(target=_forever, args=(every, work, name), name=name, daemon=True).start()
+                _background(every, work, name)
         super().inner_run(*args, **options)
