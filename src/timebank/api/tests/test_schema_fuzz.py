@@ -6,11 +6,14 @@ included). ``TIMEBANK_FUZZ_EXAMPLES`` sets how many examples each operation gets
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
@@ -19,6 +22,19 @@ from timebank.care.tests.conftest import user_of
 from timebank.people.models import Member, User
 
 EXAMPLES = int(os.environ.get("TIMEBANK_FUZZ_EXAMPLES", "25"))
+
+
+@pytest.fixture(autouse=True)
+def connection_kept() -> Iterator[None]:
+    """The application is called as a server calls it, whose requests close the database connection when
+    they end; Django's own test client keeps it open (the test's transaction lives on it), and so do we."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
