@@ -44,6 +44,8 @@ class BearerToken(HttpBearer):
         user, api_token = token_authenticate(token)
         request.user = user
         request.api_token = api_token  # type: ignore[attr-defined]
+        if request.method in ("GET", "HEAD"):
+            scope_check(request, "read")  # writes check "write" themselves
         return user
 
 

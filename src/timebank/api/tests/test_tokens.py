@@ -264,3 +264,13 @@ def test_a_program_asks_for_its_language(client: Client, old_elder: Member) -> N
     assert "Accept-Language" in english["Vary"]
     # the web keeps to its cookie: a relative's English phone does not turn an elder's pages English
     assert client.get("/sign-in/", HTTP_ACCEPT_LANGUAGE="en")["Content-Language"] == "zh-hans"
+
+
+def test_a_token_without_the_read_scope_reads_nothing(
+    client: Client, station: User, old_elder: Member
+) -> None:
+    """A write-only token (a device's) may act, not read."""
+    headers = bearer(station, user_of(old_elder), ("write",))
+    response = client.get("/api/v1/me", **headers)
+    assert response.status_code == 403 and response.json()["code"] == "api_scope_missing"
+    assert client.get("/api/v1/me", **bearer(station, user_of(old_elder), ("read",))).status_code == 200
