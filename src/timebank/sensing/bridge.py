@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
-from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.db import DatabaseError, DataError, IntegrityError, close_old_connections, connection, transaction
 from paho.mqtt.enums import CallbackAPIVersion
 
 from timebank.api.models import ApiToken
@@ -47,7 +47,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PREFIX = "timebank/sensing/"
+NOT_TRANSIENT = (DataError, IntegrityError)  # the same frames would be refused again: never retried
 SUFFIX = "/events"
+
+
+class Refused(Exception):
+    """The database refused the work for good (its ``__cause__`` says why)."""
 
 
 @dataclass
@@ -74,13 +79,15 @@ class Stats:
     rejected: Counter[str] = field(default_factory=Counter)
     dead_lettered: int = 0
     db_failures: int = 0
+    db_refusals: int = 0
     connects: int = 0
 
     def line(self) -> str:
         refused = sum(self.rejected.values())
         return (
             f"frames {self.frames}, batches {self.batches}, accepted {self.accepted}, rejected {refused} "
-            f"{dict(self.rejected)}, dead letters {self.dead_lettered}, database failures {self.db_failures}"
+            f"{dict(self.rejected)}, dead letters {self.dead_lettered}, "
+            f"database failures {self.db_failures}, database refusals {self.db_refusals}"
         )
 
 
@@ -242,12 +249,17 @@ class Bridge:
 
     def _retrying(self, what: str, work: Callable[[], T]) -> T | None:
         """``work()``, tried again after a database failure (with a growing pause) until it succeeds or the
-        bridge stops (None: nothing acknowledged, the broker delivers the frames again)."""
+        bridge stops (None: nothing acknowledged, the broker delivers the frames again). A refusal that trying
+        again cannot cure (bad data, a broken constraint) raises ``Refused`` at once instead."""
         delay = 0.5
         while True:
             try:
                 _fresh_connection()
                 return work()
+            except NOT_TRANSIENT as exc:
+                self.stats.db_refusals += 1
+                log.exception("%s refused by the database", what)
+                raise Refused from exc
             except DatabaseError:
                 self.stats.db_failures += 1
                 log.exception("%s failed; trying again in %.1f s", what, delay)
@@ -255,6 +267,39 @@ class Bridge:
                 if self.stop_event.wait(delay):
                     return None
                 delay = min(delay * 2, 30)
+
+    def _refused(self, messages: list[Message], error: BaseException | None) -> None:
+        """Frames the database refuses even one at a time: kept as dead letters (if it takes those), then
+        acknowledged, so that one bad frame never holds up the frames behind it."""
+        now = dt.datetime.now(dt.UTC)
+        letters = [
+            ingest.dead_letter_build(
+                received_at=now,
+                channel=Channel.MQTT,
+                source=message.topic,
+                reason="database_refused",
+                detail=repr(error),
+                payload=message.payload[: ingest.EXCERPT],
+            )
+            for message in messages
+        ]
+        try:
+            _fresh_connection()
+            with transaction.atomic():
+                DeadLetter.objects.bulk_create(letters)
+                IngestBatch.objects.bulk_create(
+                    [IngestBatch(received_at=now, channel=Channel.MQTT, dead_lettered=1) for _ in letters]
+                )
+        except DatabaseError:
+            log.exception("keeping %s refused frames as dead letters failed; dropping them", len(messages))
+        self._acknowledge(messages)
+        self.stats.dead_lettered += len(messages)
+        self.stats.frames += len(messages)
+
+    def _acknowledge(self, messages: list[Message]) -> None:
+        for message in messages:
+            if message.qos > 0:
+                self.client.ack(message.mid, message.qos)
 
     def _prepare(self, batch: list[Message]) -> Prepared | None:
         """Read the frames and check their events: what needs the CPU, not the database (but the registry's
@@ -273,7 +318,11 @@ class Bridge:
                         parts.append(part)
                 return Prepared(batch, ingest.events_check(parts, snap=snap), letters, now)
 
-        return self._retrying(f"reading {len(batch)} frames", work)
+        try:
+            return self._retrying(f"reading {len(batch)} frames", work)
+        except Refused as exc:
+            self._refused(batch, exc.__cause__)
+            return None
 
     def _store(self, prepared: Prepared) -> None:
         """Store a prepared batch in one transaction, then acknowledge its frames, in order."""
@@ -297,11 +346,19 @@ class Bridge:
                     ingest.events_store(prepared.checked, channel=Channel.MQTT)
             return True
 
-        if not self._retrying(f"storing {len(prepared.messages)} frames", work):
+        try:
+            if not self._retrying(f"storing {len(prepared.messages)} frames", work):
+                return
+        except Refused as exc:
+            if len(prepared.messages) == 1:
+                self._refused(prepared.messages, exc.__cause__)
+                return
+            for message in prepared.messages:  # find the frame the database refuses: store them one by one
+                alone = self._prepare([message])
+                if alone is not None:
+                    self._store(alone)
             return
-        for message in prepared.messages:
-            if message.qos > 0:
-                self.client.ack(message.mid, message.qos)
+        self._acknowledge(prepared.messages)
         stats = self.stats
         stats.dead_lettered += len(prepared.letters)
         for checked in prepared.checked:
@@ -336,14 +393,14 @@ class Bridge:
     ) -> ingest.Part | None:
         def dead(reason: str, detail: str = "", gateway: GatewayEntry | None = None) -> None:
             letters.append(
-                DeadLetter(
+                ingest.dead_letter_build(
                     received_at=now,
                     channel=Channel.MQTT,
                     gateway_id=gateway.id if gateway is not None else None,
-                    source=message.topic[:100],
+                    source=message.topic,
                     reason=reason,
-                    detail=detail[:200],
-                    payload=message.payload[: ingest.EXCERPT].decode("utf-8", "replace"),
+                    detail=detail,
+                    payload=message.payload[: ingest.EXCERPT],
                 )
             )
 

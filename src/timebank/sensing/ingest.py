@@ -165,6 +165,34 @@ def batch_parse(body: bytes) -> tuple[str, list[Any]]:
     return gateway, events
 
 
+def storable(text: str) -> str:
+    """``text`` as PostgreSQL can store it: text refuses NUL, so it is kept visibly as ``\\u0000``."""
+    return text.replace("\x00", "\\u0000")
+
+
+def dead_letter_build(
+    *,
+    received_at: dt.datetime,
+    channel: str,
+    reason: str,
+    detail: str,
+    payload: bytes | str,
+    gateway_id: int | None = None,
+    source: str = "",
+) -> DeadLetter:
+    """An unsaved dead letter whose text every database stores (whatever bytes the payload held)."""
+    text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+    return DeadLetter(
+        received_at=received_at,
+        channel=channel,
+        gateway_id=gateway_id,
+        source=storable(source)[:100],
+        reason=reason[:40],
+        detail=storable(str(detail))[:200],
+        payload=storable(text[:EXCERPT])[:EXCERPT],
+    )
+
+
 def dead_letter_record(
     *,
     channel: str,
@@ -175,20 +203,18 @@ def dead_letter_record(
     source: str = "",
 ) -> None:
     """Keep a payload that could not be read as a batch (its own short transaction)."""
-    text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+    now = dt.datetime.now(dt.UTC)
     with transaction.atomic():
-        DeadLetter.objects.create(
-            received_at=dt.datetime.now(dt.UTC),
+        dead_letter_build(
+            received_at=now,
             channel=channel,
+            reason=reason,
+            detail=detail,
+            payload=payload,
             gateway_id=gateway_id,
-            source=source[:100],
-            reason=reason[:40],
-            detail=str(detail)[:200],
-            payload=text[:EXCERPT],
-        )
-        IngestBatch.objects.create(
-            received_at=dt.datetime.now(dt.UTC), channel=channel, gateway_id=gateway_id, dead_lettered=1
-        )
+            source=source,
+        ).save()
+        IngestBatch.objects.create(received_at=now, channel=channel, gateway_id=gateway_id, dead_lettered=1)
 
 
 def snapshot() -> Snapshot:

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -446,12 +446,25 @@ def _match(sessions: list[PresenceSession]) -> None:
 # --- automatic approval ---------------------------------------------------------------------------------
 
 
-def orders_auto_approve(*, limit: int = 1000) -> list[ServiceOrder]:
+AUTO_APPROVE_PAGE = 500  # services read (and measured) at a time
+AUTO_APPROVE_DAYS = 31  # services checked out longer ago than this wait for a reviewer
+
+
+def orders_auto_approve() -> list[ServiceOrder]:
     """Approve confirmed services whose measured and claimed time agree within the tolerance of the policy in
-    force on the day of the service, where that policy switches automatic approval on. Services the care
-    rules keep for a reviewer (an overlap, times entered by hand, a confirmation by staff) are not even
-    considered; one whose credit fails (savings, budget, daily cap) stays in the queue."""
-    candidates = list(
+    force on the day of the service, where that policy switches automatic approval on. Only services checked
+    out in the last ``AUTO_APPROVE_DAYS`` days that a session seen by the elder's devices meets are read,
+    oldest first (so a daily cap credits services in the order they were given), a page at a time. Services
+    the care rules keep for a reviewer (an overlap, times entered by hand, a confirmation by staff) are not
+    even considered; one whose credit fails (savings, budget, daily cap) stays in the queue."""
+    sensed = PresenceSession.objects.filter(
+        volunteer_id=OuterRef("volunteer_id"),
+        elder_id=OuterRef("elder_id"),
+        elder_sightings__gt=0,
+        started_at__lt=OuterRef("checked_out_at"),
+        last_seen_at__gt=OuterRef("checked_in_at"),
+    ).exclude(status=SessionStatus.BLIP)
+    waiting = (
         ServiceOrder.objects.filter(
             status=Status.CONFIRMED,
             overlap_flag=False,
@@ -459,12 +472,24 @@ def orders_auto_approve(*, limit: int = 1000) -> list[ServiceOrder]:
             times_entered_by__isnull=True,
             volunteer__isnull=False,
             checked_in_at__isnull=False,
-            checked_out_at__isnull=False,
+            checked_out_at__gte=clock.now() - dt.timedelta(days=AUTO_APPROVE_DAYS),
         )
         .exclude(source__in=[Source.PAPER, Source.IMPORT])
+        .filter(Exists(sensed))
         .select_related("region")
-        .order_by("pk")[:limit]
+        .order_by("pk")
     )
+    approved: list[ServiceOrder] = []
+    after = 0
+    while True:
+        page = list(waiting.filter(pk__gt=after)[:AUTO_APPROVE_PAGE])
+        if not page:
+            return approved
+        after = page[-1].pk
+        approved.extend(_auto_approve_page(page))
+
+
+def _auto_approve_page(candidates: list[ServiceOrder]) -> list[ServiceOrder]:
     resolver = DbResolver(previous_watermark_ms=0)
     switched_on: list[tuple[ServiceOrder, Policy]] = []
     for order in candidates:
@@ -472,7 +497,7 @@ def orders_auto_approve(*, limit: int = 1000) -> list[ServiceOrder]:
         policy = resolver.policy(order.region_id, local_day(order.checked_in_at))
         if policy is not None and policy.sensing_auto_approve:
             switched_on.append((order, policy))
-    measured = measured_for_orders(order for order, _policy in switched_on)
+    measured = measured_for_orders((order for order, _policy in switched_on), elder_seen=True)
     approved = []
     for order, policy in switched_on:
         m = measured.get(order.pk)

@@ -62,9 +62,10 @@ def _interval(session: PresenceSession) -> Interval:
     return Interval(session.started_at, session.ended_at or session.last_seen_at)
 
 
-def measured_for_orders(orders: Iterable[ServiceOrder]) -> dict[int, Measured]:
+def measured_for_orders(orders: Iterable[ServiceOrder], *, elder_seen: bool = False) -> dict[int, Measured]:
     """The measured time of each service that has a volunteer (one query for all of them): its pair's
-    sessions that meet what it claims, blips left out."""
+    sessions that meet what it claims, blips left out. ``elder_seen``: only sessions in which the elder's
+    devices saw the volunteer (the volunteer's device alone cannot vouch for the volunteer's claim)."""
     wanted = [o for o in orders if o.volunteer_id is not None]
     if not wanted:
         return {}
@@ -80,6 +81,8 @@ def measured_for_orders(orders: Iterable[ServiceOrder]) -> dict[int, Measured]:
         started_at__lt=latest,
         last_seen_at__gt=earliest,
     ).exclude(status=SessionStatus.BLIP)
+    if elder_seen:
+        sessions = sessions.filter(elder_sightings__gt=0)
     by_pair: dict[tuple[int, int], list[PresenceSession]] = defaultdict(list)
     for session in sessions.order_by("started_at", "pk"):
         by_pair[(session.volunteer_id, session.elder_id)].append(session)

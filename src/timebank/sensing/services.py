@@ -96,6 +96,13 @@ def device_register(
             raise ValidationFailed.field(
                 "public_key", _("An Ed25519 public key: 64 hex digits."), code="sensing_bad_public_key"
             ) from exc
+        # a new device starts its sequence afresh: the events an old one signed with this key would replay
+        if Device.objects.filter(public_key=public_key).exists():
+            raise ValidationFailed.field(
+                "public_key",
+                _("This public key was already registered for a device; give the device a new key pair."),
+                code="sensing_key_reused",
+            )
     else:
         raise ValidationFailed.field("key_type", _("hmac or ed25519."), code="sensing_bad_key_type")
     try:

@@ -266,3 +266,60 @@ def test_simulated_visits_reach_the_sightings_through_mosquitto(broker, yandang_
     }
     first, last = sightings[0].at.timestamp() * 1000, sightings[-1].at.timestamp() * 1000
     assert start - 5000 <= first < start + 120_000 and start + 38 * 60_000 < last <= start + 41 * 60_000
+
+
+def nul_frames(hub, band_v) -> list[tuple[str, bytes]]:
+    named_with_nul = {"gateway": "st-yandang-1\x00", "events": [band_v.event(1)]}
+    good = {"gateway": "st-yandang-1", "events": [band_v.event(2)]}
+    return [
+        ("st-nobody", b"\x00"),  # an unknown gateway's frame holding a NUL
+        ("st-yandang-1", frame(hub.token, named_with_nul)),  # signed, but names a gateway with a NUL in it
+        ("st-yandang-1", frame(hub.token, good)),
+    ]
+
+
+def assert_nul_frames_dead_lettered_and_the_next_stored(bridge: Bridge) -> None:
+    assert bridge.stats.accepted == 1 and Event.objects.count() == 1
+    letters = dict(DeadLetter.objects.values_list("reason", "payload"))
+    assert letters["unknown_gateway"] == "\\u0000"
+    assert DeadLetter.objects.get(reason="gateway_mismatch").detail == "st-yandang-1\\u0000"
+
+
+def test_frames_holding_a_nul_are_dead_lettered_and_the_next_frame_stored(broker, hub, band_v):
+    bridge = run_bridge(nul_frames(hub, band_v))
+    assert_nul_frames_dead_lettered_and_the_next_stored(bridge)
+
+
+def test_frames_holding_a_nul_are_dead_lettered_on_postgresql(postgres_only, broker, hub, band_v):
+    # given: PostgreSQL text refuses NUL (SQLite takes it, so only this run proves the letters storable)
+    # when
+    bridge = run_bridge(nul_frames(hub, band_v))
+    # then
+    assert bridge.stats.db_failures == 0
+    assert_nul_frames_dead_lettered_and_the_next_stored(bridge)
+
+
+def test_a_frame_the_database_refuses_for_good_is_dead_lettered_not_retried(broker, hub, band_v, monkeypatch):
+    # given: the database refuses (bad data, not a lost connection) every batch holding the event of seq 1
+    from django.db import DataError
+
+    from timebank.sensing import ingest
+
+    real = ingest.events_store
+
+    def refusing(checked, **kwargs):
+        if any(event.get("seq") == 1 for c in checked for event in c.part.events):
+            raise DataError("invalid byte sequence")
+        return real(checked, **kwargs)
+
+    monkeypatch.setattr(ingest, "events_store", refusing)
+    frames = [
+        ("st-yandang-1", frame(hub.token, {"gateway": "st-yandang-1", "events": [band_v.event(seq)]}))
+        for seq in (1, 2)
+    ]
+    # when
+    bridge = run_bridge(frames)
+    # then: the refused frame is kept and acknowledged, the one behind it stored
+    assert bridge.stats.db_failures == 0 and bridge.stats.db_refusals >= 1
+    assert DeadLetter.objects.get().reason == "database_refused"
+    assert Event.objects.get().seq == 2

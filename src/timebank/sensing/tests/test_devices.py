@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from timebank.api.models import ApiToken, TokenKind
 from timebank.api.services import token_authenticate
@@ -124,3 +126,27 @@ def test_rotating_a_gateways_token(yandang_staff, hub):
 def test_gateways_staff_see(yandang_staff, jinyang_staff, hub, jinyang_hub):
     assert [g.identifier for g in selectors.gateways_visible(yandang_staff)] == ["st-yandang-1"]
     assert [g.identifier for g in selectors.gateways_visible(jinyang_staff)] == ["st-jinyang-1"]
+
+
+def test_a_public_key_once_registered_is_refused_even_after_its_device_is_revoked(yandang_staff, elder):
+    # given an Ed25519 device, revoked (its signed events, replayed to a new device, would start afresh)
+    key = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+    first = services.device_register(
+        actor=yandang_staff, member=elder, identifier="ph-1", kind="phone", key_type="ed25519", public_key=key
+    )
+    for identifier in ("ph-2", "ph-1"):
+        # when: registered again, under another identifier and (once revoked) under the same one
+        with pytest.raises(ValidationFailed) as refused:
+            services.device_register(
+                actor=yandang_staff,
+                member=elder,
+                identifier=identifier,
+                kind="phone",
+                key_type="ed25519",
+                public_key=key.upper(),
+            )
+        # then
+        assert refused.value.code == "sensing_key_reused"
+        assert "public_key" in refused.value.fields
+        services.device_revoke(actor=yandang_staff, device=first.device)
+    assert Device.objects.count() == 1

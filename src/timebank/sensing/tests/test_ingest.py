@@ -338,3 +338,21 @@ def test_dead_letters_per_batch_are_bounded(hub):
     result = send(hub, ["junk"] * (ingest.DEAD_LETTERS_PER_BATCH + 5))
     assert result.dead_lettered == ingest.DEAD_LETTERS_PER_BATCH + 5
     assert DeadLetter.objects.count() == ingest.DEAD_LETTERS_PER_BATCH
+
+
+def test_dead_letter_text_never_holds_a_nul():
+    # given: bytes PostgreSQL text refuses, in every field a dead letter keeps
+    # when
+    letter = ingest.dead_letter_build(
+        received_at=dt.datetime.now(dt.UTC),
+        channel="mqtt",
+        reason="unknown_gateway",
+        detail="st\x00x",
+        payload=b"a\x00b" + b"\xff",
+        source="timebank/sensing/\x00/events",
+    )
+    # then
+    assert "\x00" not in letter.payload + letter.detail + letter.source
+    assert letter.payload == "a\\u0000b\ufffd"
+    assert letter.detail == "st\\u0000x" and letter.source == "timebank/sensing/\\u0000/events"
+    assert ingest.storable("\x00" * 3) == "\\u0000" * 3

@@ -167,3 +167,21 @@ def test_no_event_whatever_its_shape_makes_the_endpoint_fail(client, hub, band_v
 def test_no_body_whatever_it_holds_makes_the_endpoint_fail(client, hub, body):
     response = post(client, hub.token, body)
     assert response.status_code in (200, 403, 422), response.content
+
+
+def test_a_batch_naming_a_gateway_with_a_nul_is_refused_and_kept_as_a_dead_letter(client, hub, band_v):
+    # given: a gateway name PostgreSQL text cannot hold
+    batch = {"gateway": "st-yandang-1\x00", "events": [band_v.event(1)]}
+    # when
+    response = post(client, hub.token, batch)
+    # then
+    assert response.status_code == 403
+    assert response.json()["code"] == "sensing_gateway_mismatch"
+    assert DeadLetter.objects.get().detail == "st-yandang-1\\u0000"
+
+
+def test_an_unreadable_body_holding_a_nul_is_a_422_and_a_dead_letter(client, hub):
+    response = post(client, hub.token, b"\x00{")
+    assert response.status_code == 422
+    letter = DeadLetter.objects.get()
+    assert letter.reason == "not_json" and letter.payload == "\\u0000{"

@@ -15,6 +15,7 @@ from timebank.care.models import ConfirmMethod, Funding, ServiceOrder, Status
 from timebank.care.tests.conftest import at, balance, user_of
 from timebank.care.tests.flows import refused
 from timebank.people.models import Member
+from timebank.sensing import presence
 from timebank.sensing.models import PresenceSession
 from timebank.sensing.presence import orders_auto_approve, sessions_derive
 from timebank.sensing.selectors import Sighting
@@ -152,3 +153,38 @@ def test_the_credit_checks_still_apply_and_a_refused_credit_leaves_it_in_the_que
     # then the first is credited and the second, over the cap, waits for a reviewer
     assert report.approved == [morning.number]
     assert ServiceOrder.objects.get(pk=afternoon.pk).status == Status.CONFIRMED
+
+
+def test_a_sensed_service_is_approved_behind_more_unsensed_ones_than_a_page_holds(
+    switched_on, confirmed, helper, old_elder, events, monkeypatch
+):
+    # given more confirmed services the sensors never saw than a page holds, then a sensed one
+    monkeypatch.setattr(presence, "AUTO_APPROVE_PAGE", 2)
+    unsensed = [confirmed(hour=hour, minutes=60) for hour in (8, 10, 12)]
+    sensed = confirmed(hour=16, minutes=60)
+    # when
+    report = sessions_derive(sightings=seen(events, helper, old_elder, at(1, 16), 60))
+    # then
+    assert report.approved == [ServiceOrder.objects.get(pk=sensed.pk).number]
+    assert ServiceOrder.objects.get(pk=sensed.pk).status == Status.CREDITED
+    assert {o.status for o in ServiceOrder.objects.filter(pk__in=[o.pk for o in unsensed])} == {
+        Status.CONFIRMED
+    }
+
+
+def test_a_service_only_the_volunteers_device_measured_waits_for_a_reviewer(
+    switched_on, confirmed, helper, old_elder, events
+):
+    # given the volunteer's device alone reporting the two together for the whole hour
+    order = confirmed(hour=10, minutes=60)
+    alone = [
+        s for s in seen(events, helper, old_elder, at(1, 10), 60) if s.observer_member_id != old_elder.pk
+    ]
+    # when
+    report = sessions_derive(sightings=alone)
+    # then a reviewer still sees the session, but nothing is approved
+    session = PresenceSession.objects.get(volunteer=helper)
+    assert (session.volunteer_sightings > 0, session.elder_sightings) == (True, 0)
+    assert session.order_id == order.pk
+    assert report.approved == []
+    assert ServiceOrder.objects.get(pk=order.pk).status == Status.CONFIRMED
