@@ -201,7 +201,7 @@ def idempotency_key(request: HttpRequest) -> str:
     """The key the caller sent, scoped to them: what a service's own ``idempotency_key`` receives, so that a
     retry racing the first request still posts once."""
     sent = getattr(request, "idempotency_key", "")
-    return f"api:{_caller(request).pk}:{hashlib.sha256(sent.encode()).hexdigest()[:40]}"  # ≤ 80 characters
+    return f"api:{caller(request).pk}:{hashlib.sha256(sent.encode()).hexdigest()[:40]}"  # ≤ 80 characters
 
 
 def idempotent(required: bool = True) -> Callable[[F], F]:
@@ -233,8 +233,8 @@ def idempotent(required: bool = True) -> Callable[[F], F]:
                 )
             request.idempotency_key = key  # type: ignore[attr-defined]
             body_hash = _body_hash(kwargs)
-            with _key_lock(_caller(request).pk, key):
-                first = IdempotentResponse.objects.filter(user=_caller(request), key=key).first()
+            with _key_lock(caller(request).pk, key):
+                first = IdempotentResponse.objects.filter(user=caller(request), key=key).first()
                 if first is not None:
                     if (first.body_hash, first.path, first.method) != (
                         body_hash,
@@ -289,7 +289,8 @@ def _key_lock(user_id: int, key: str) -> Iterator[None]:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [lock])
 
 
-def _caller(request: HttpRequest) -> User:
+def caller(request: HttpRequest) -> User:
+    """The user the bearer token stands for."""
     user = request.user
     assert isinstance(user, User)
     return user
@@ -300,7 +301,7 @@ def _remember(request: HttpRequest, key: str, body_hash: str, status: int, value
     try:
         with transaction.atomic():
             IdempotentResponse.objects.create(
-                user=_caller(request),
+                user=caller(request),
                 key=key,
                 method=request.method or "",
                 path=request.path,

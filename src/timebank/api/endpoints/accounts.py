@@ -10,12 +10,12 @@ from django.utils.translation import gettext as _
 from ninja import Schema
 from pydantic import ConfigDict
 
-from timebank.api.common import Id, caller, caller_member, limit_check
-from timebank.api.endpoints.me import StatementOut, statement_out
+from timebank.api.common import Id, caller, caller_member
+from timebank.api.endpoints.me import StatementOut, statement_page
 from timebank.api.endpoints.people import staff_member
-from timebank.api.main import api, cursor_decode
+from timebank.api.main import api
 from timebank.common.errors import NotFound
-from timebank.ledger.selectors import account_balance, account_statement
+from timebank.ledger.selectors import account_balance
 from timebank.ledger.statements import member_statement_issue
 from timebank.people.models import Member
 
@@ -96,8 +96,7 @@ def person_statement(
 ) -> dict[str, Any]:
     """A member's account entries, newest first, each with the balance after it. Staff only."""
     _member, account_id = _staff_account(request, member_id)
-    limit_check(limit)
-    return statement_out(account_statement(account_id, before=cursor_decode(cursor), limit=limit))
+    return statement_page(account_id, cursor, limit)
 
 
 @api.get("/me/statement/signed", response=SignedStatementOut, tags=["me"])

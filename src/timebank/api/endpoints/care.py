@@ -12,18 +12,29 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal, TypeVar
 
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from ninja import Schema, Status
 from pydantic import Field
 
-from timebank.api.common import MAX_ID, Id, Strict, caller, caller_member, limit_check, no_store, page
-from timebank.api.main import api, cursor_decode, cursor_encode, idempotent, scope_check
+from timebank.api.common import (
+    MAX_ID,
+    Id,
+    Strict,
+    caller,
+    caller_member,
+    no_store,
+    page,
+    position_page,
+    region_field,
+    region_or_none,
+    staff_with,
+)
+from timebank.api.main import api, idempotent, scope_check
 from timebank.care import cards
 from timebank.care import selectors as care_selectors
 from timebank.care import services as care_services
@@ -39,11 +50,11 @@ from timebank.care.models import (
 from timebank.care.models import Status as OrderStatus
 from timebank.care.rules import weighted
 from timebank.common.errors import ApplicationError, NotFound, PermissionDenied, ValidationFailed
-from timebank.people.access import Perm, access_anywhere
+from timebank.people.access import Perm
 from timebank.people.models import Member, User
 from timebank.people.selectors import member_get
 from timebank.regions.models import Region
-from timebank.regions.selectors import region_find, region_get
+from timebank.regions.selectors import region_get
 
 # A path id: a bad one ("abc", 0, too large) is a 422 naming it, never a server error.
 T = TypeVar("T")
@@ -446,11 +457,6 @@ def _member(member_id: int | None, field: str) -> Member | None:
     return found
 
 
-def _staff(user: User, perm: Perm) -> None:
-    if not access_anywhere(user, perm):
-        raise PermissionDenied(_("Only station staff may do this."))
-
-
 @contextlib.contextmanager
 def _fields_as(names: dict[str, str]) -> Iterator[None]:
     """A refusal names the fields as this API does (``elder_id``), not as the service does (``elder``)."""
@@ -461,27 +467,12 @@ def _fields_as(names: dict[str, str]) -> Iterator[None]:
         raise
 
 
-def _offset_page(items: Sequence[T], cursor: str | None, limit: int) -> tuple[Sequence[T], str | None]:
-    limit_check(limit)
-    start = cursor_decode(cursor) or 0
-    end = start + limit
-    return items[start:end], (cursor_encode(end) if end < len(items) else None)
-
-
-def _position_page(
-    qs: QuerySet[ServiceOrder], cursor: str | None, limit: int
-) -> tuple[list[ServiceOrder], str | None]:
-    """A page of a list kept in its own order (not newest first): the cursor is a position in it."""
-    limit_check(limit)
-    start = cursor_decode(cursor) or 0
-    rows = list(qs[start : start + limit + 1])
-    return rows[:limit], (cursor_encode(start + limit) if len(rows) > limit else None)
+ONLY_STAFF = _("Only station staff may do this.")  # translated when raised: see staff_with
 
 
 def _staff_member(request: HttpRequest, member_id: int) -> tuple[User, Member]:
     """Station staff and a member of their regions (anyone else's is not found)."""
-    user = caller(request)
-    _staff(user, Perm.CARE_MANAGE)
+    user = staff_with(request, Perm.CARE_MANAGE, ONLY_STAFF)
     return user, member_get(user, member_id)
 
 
@@ -510,7 +501,7 @@ def orders(
     ``category`` (code); ``region`` (code: that region and everything under it); ``starts_from`` and
     ``starts_until`` (local days the service starts on, YYYY-MM-DD, both included); ``flagged`` (an overlap
     of recorded times, or escalated to the station)."""
-    within = region_get(region) if region else None
+    within = region_or_none(region)
     qs = care_selectors.orders_for(
         caller(request),
         status=status or "",
@@ -532,7 +523,7 @@ def orders_open(request: HttpRequest, cursor: str | None = None, limit: int = 50
     member = caller_member(request)
     if not member.is_volunteer:
         raise PermissionDenied(_("Only registered volunteers take requests."), code="care_not_volunteer")
-    rows, next_cursor = _offset_page(care_selectors.orders_open_for(member), cursor, limit)
+    rows, next_cursor = position_page(care_selectors.orders_open_for(member), cursor, limit)
     return {"orders": [_order_out(o) for o in rows], "next_cursor": next_cursor}
 
 
@@ -548,8 +539,7 @@ def review(
     """Staff: services waiting for review in the caller's regions — confirmed ones, and completed ones
     escalated because nobody confirmed them. Newest first. Filters: ``community`` (code), ``category``
     (code), ``flagged`` (overlapping times: approve those one by one)."""
-    user = caller(request)
-    _staff(user, Perm.CARE_REVIEW)
+    user = staff_with(request, Perm.CARE_REVIEW, ONLY_STAFF)
     qs = care_selectors.review_queue(user, community=community, category=category, flagged=flagged)
     rows, next_cursor = page(qs, cursor, limit, _order_out)
     return {"orders": rows, "next_cursor": next_cursor}
@@ -558,8 +548,7 @@ def review(
 @api.get("/care/disputes", response=DisputesOut, tags=["care"])
 def disputes(request: HttpRequest, cursor: str | None = None, limit: int = 50) -> dict[str, Any]:
     """Staff: open complaints about services of the caller's regions, newest first."""
-    user = caller(request)
-    _staff(user, Perm.CARE_REVIEW)
+    user = staff_with(request, Perm.CARE_REVIEW, ONLY_STAFF)
     rows, next_cursor = page(care_selectors.disputes_open(user), cursor, limit, _dispute_out)
     return {"disputes": rows, "next_cursor": next_cursor}
 
@@ -833,8 +822,7 @@ def review_approve(request: HttpRequest, payload: BatchIn) -> dict[str, Any]:
     elder short of savings does not hold up the rest; a flagged service is approved on its own). A service
     not in the caller's queue is refused as ``care_not_in_review_queue``. Requires an Idempotency-Key."""
     scope_check(request, "write")
-    user = caller(request)
-    _staff(user, Perm.CARE_REVIEW)
+    user = staff_with(request, Perm.CARE_REVIEW, ONLY_STAFF)
     wanted = list(dict.fromkeys(payload.order_ids))
     queued = care_selectors.review_queue(user).in_bulk(wanted)
     result = care_services.orders_approve(actor=user, orders=[queued[pk] for pk in wanted if pk in queued])
@@ -930,8 +918,7 @@ def paper_record(request: HttpRequest, payload: PaperRecordIn) -> Status[Any]:
     an overlap with the volunteer's other services is flagged. Nobody enters a service they took part in,
     and the same visit is not entered twice. Requires an Idempotency-Key: a retry replays the first answer."""
     scope_check(request, "write")
-    user = caller(request)
-    _staff(user, Perm.CARE_MANAGE)
+    user = staff_with(request, Perm.CARE_MANAGE, ONLY_STAFF)
     elder = _member(payload.elder_id, "elder_id")
     volunteer = _member(payload.volunteer_id, "volunteer_id")
     assert elder is not None and volunteer is not None
@@ -960,11 +947,10 @@ def dispatch(request: HttpRequest, cursor: str | None = None, limit: int = 20) -
     each, whoever was credited least this month first. Assign one with ``POST
     /care/orders/{order_id}/assign``. The cursor is a position in this list, worked out again on each page (a
     request assigned meanwhile shifts the rest by one)."""
-    user = caller(request)
-    _staff(user, Perm.CARE_MANAGE)
+    user = staff_with(request, Perm.CARE_MANAGE, ONLY_STAFF)
     if limit > 50:  # each row weighs up its volunteers (a few queries a row)
         raise ValidationFailed.field("limit", _("1 to 50 on this board."), code="api_bad_limit")
-    orders, next_cursor = _position_page(care_selectors.orders_to_dispatch(user), cursor, limit)
+    orders, next_cursor = position_page(care_selectors.orders_to_dispatch(user), cursor, limit)
     return {
         "requests": [
             {
@@ -984,8 +970,7 @@ def budgets(request: HttpRequest, cursor: str | None = None, limit: int = 50) ->
     """Staff: the public service fund's budgets, in minutes per jurisdiction and year, of the caller's regions
     and of those above them that pay for their elders (a station sees its district's): the budget, what is
     committed (reserved for booked services or already credited) and what remains. Newest first."""
-    user = caller(request)
-    _staff(user, Perm.CARE_VIEW)
+    user = staff_with(request, Perm.CARE_VIEW, ONLY_STAFF)
     rows, next_cursor = page(care_selectors.budgets_visible(user), cursor, limit, _budget_out)
     return {"budgets": rows, "next_cursor": next_cursor}
 
@@ -996,14 +981,8 @@ def budget_set(request: HttpRequest, payload: FundBudgetIn) -> dict[str, Any]:
     """Operators set the public fund's budget of a jurisdiction of theirs for a year: created, or changed,
     but never below what is already committed. Every setting is audit-logged with the old and new budget."""
     scope_check(request, "write")
-    user = caller(request)
-    if not access_anywhere(user, Perm.FUNDS_MANAGE):
-        raise PermissionDenied()
-    region = region_find(payload.region)
-    if region is None:
-        raise ValidationFailed.field(
-            "region", _("There is no region with this code."), code="region_not_found"
-        )
+    user = staff_with(request, Perm.FUNDS_MANAGE)
+    region = region_field(payload.region)
     budget = care_services.fund_budget_set(
         actor=user, region=region, year=payload.year, limit_minutes=payload.limit_minutes
     )
@@ -1068,9 +1047,11 @@ def elder_pin(request: HttpRequest, member_id: Id, payload: ElderPinIn) -> dict[
     (never the PIN itself). No Idempotency-Key is kept for this request, since its body is the PIN (a retry
     sets the same PIN again)."""
     scope_check(request, "write")
-    user = caller(request)
-    if user.member_id != member_id:
-        _staff(user, Perm.CARE_MANAGE)
+    user = (
+        caller(request)
+        if caller(request).member_id == member_id
+        else staff_with(request, Perm.CARE_MANAGE, ONLY_STAFF)
+    )
     member = member_get(user, member_id)
     care_services.elder_pin_set(actor=user, elder=member, pin=payload.pin)
     return {"member_id": member.pk, "has_pin": care_selectors.elder_has_pin(member)}

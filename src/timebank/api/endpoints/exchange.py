@@ -16,9 +16,9 @@ from django.utils.translation import gettext as _
 from ninja import Schema, Status
 from pydantic import Field
 
-from timebank.api.common import Strict, caller, caller_member, page
+from timebank.api.common import Strict, caller, caller_member, page, region_or_none, staff_with
 from timebank.api.main import api, idempotency_key, idempotent, scope_check
-from timebank.common.errors import NotFound, PermissionDenied, ValidationFailed
+from timebank.common.errors import NotFound, ValidationFailed
 from timebank.exchange import selectors
 from timebank.exchange import services as exchange
 from timebank.exchange.models import (
@@ -33,20 +33,11 @@ from timebank.exchange.models import (
 )
 from timebank.ledger.selectors import account_balance
 from timebank.people import selectors as people
-from timebank.people.access import Perm, access_anywhere
+from timebank.people.access import Perm
 from timebank.people.models import Member, User
-from timebank.regions.models import Region
 from timebank.regions.selectors import region_get
 
 TAGS = ["exchange"]
-
-
-def _staff(request: HttpRequest, perm: Perm) -> User:
-    """The caller, who must hold ``perm`` somewhere (the service or selector checks where)."""
-    user = caller(request)
-    if not access_anywhere(user, perm):
-        raise PermissionDenied()
-    return user
 
 
 def _holder(request: HttpRequest, member_id: int | None) -> Member:
@@ -54,10 +45,6 @@ def _holder(request: HttpRequest, member_id: int | None) -> Member:
     if member_id is None:
         return caller_member(request)
     return people.member_get(caller(request), member_id)
-
-
-def _region(code: str) -> Region | None:
-    return region_get(code) if code else None
 
 
 # --- transfers and gifts ------------------------------------------------------------------------------------
@@ -141,7 +128,7 @@ def allocation(request: HttpRequest, payload: AllocationIn) -> Status[Any]:
     """Station staff give pool minutes to a verified priority elder of their region, saying why (the elder is
     told both). What exceeds a capped account stays in the pool. Requires an Idempotency-Key."""
     scope_check(request, "write")
-    user = _staff(request, Perm.EXCHANGE_MANAGE)
+    user = staff_with(request, Perm.EXCHANGE_MANAGE)
     moved = exchange.pool_allocate(
         actor=user,
         elder=people.member_get(user, payload.elder_id),
@@ -163,7 +150,7 @@ class PoolOut(Schema):
 @api.get("/exchange/pool", response=PoolOut, tags=TAGS)
 def pool(request: HttpRequest, region: str) -> dict[str, Any]:
     """The mutual-aid pool of the jurisdiction ``region`` (a code) belongs to, for staff of that region."""
-    user = _staff(request, Perm.EXCHANGE_MANAGE)
+    user = staff_with(request, Perm.EXCHANGE_MANAGE)
     found = selectors.exchange_region_get(user, region)
     account = selectors.pool_of(found)
     return {
@@ -225,7 +212,7 @@ def purchase(request: HttpRequest, payload: PurchaseIn) -> Status[Any]:
     in fen must buy whole minutes; a receipt number is used once (the same receipt again is the same
     purchase). Requires an Idempotency-Key."""
     scope_check(request, "write")
-    user = _staff(request, Perm.EXCHANGE_MANAGE)
+    user = staff_with(request, Perm.EXCHANGE_MANAGE)
     recorded = exchange.purchase_record(
         actor=user,
         member=people.member_get(user, payload.member_id),
@@ -249,9 +236,14 @@ def purchases(
 ) -> dict[str, Any]:
     """Purchases with money by members of the staff member's regions, newest first; optionally of one member,
     payment method or region (a code), made between two days (inclusive)."""
-    user = _staff(request, Perm.EXCHANGE_MANAGE)
+    user = staff_with(request, Perm.EXCHANGE_MANAGE)
     qs = selectors.purchases_filtered(
-        user, member_id=member_id, method=method or "", region=_region(region), since=since, until=until
+        user,
+        member_id=member_id,
+        method=method or "",
+        region=region_or_none(region),
+        since=since,
+        until=until,
     )
     rows, next_cursor = page(qs, cursor, limit, _purchase_out)
     return {"purchases": rows, "next_cursor": next_cursor}
@@ -353,7 +345,7 @@ class MerchantIn(Strict):
 def merchant_create(request: HttpRequest, payload: MerchantIn) -> Status[Any]:
     """An operator adds a partner merchant in their region."""
     scope_check(request, "write")
-    user = _staff(request, Perm.MERCHANTS_MANAGE)
+    user = staff_with(request, Perm.MERCHANTS_MANAGE)
     merchant = exchange.merchant_create(
         actor=user,
         name=payload.name,
@@ -379,7 +371,7 @@ class ClerkOut(Schema):
 def merchant_clerk_add(request: HttpRequest, merchant_id: int, payload: ClerkIn) -> Status[Any]:
     """An operator lets a shop assistant's sign-in hand goods over and keep the stock of this merchant."""
     scope_check(request, "write")
-    user = _staff(request, Perm.MERCHANTS_MANAGE)
+    user = staff_with(request, Perm.MERCHANTS_MANAGE)
     merchant = selectors.merchant_get(user, merchant_id)
     # as the web's form: no selector finds a sign-in by name; this reads only whether an active one exists
     clerk = User.objects.filter(username=payload.username.strip(), is_active=True).first()
@@ -567,7 +559,7 @@ def redemptions(
         status=status or "",
         merchant_id=merchant_id,
         member_id=member_id,
-        region=_region(region),
+        region=region_or_none(region),
         since=since,
         until=until,
     )
@@ -625,7 +617,7 @@ def redemption_decide(request: HttpRequest, redemption_id: int, payload: DecideI
     """Staff of the member's region grant a special right (its held minutes are taken) or refuse it with a
     reason (they come back). Requires an Idempotency-Key."""
     scope_check(request, "write")
-    user = _staff(request, Perm.EXCHANGE_MANAGE)
+    user = staff_with(request, Perm.EXCHANGE_MANAGE)
     found = selectors.redemption_get(user, redemption_id)
     decided = exchange.redemption_decide(
         actor=user, redemption=found, approve=payload.decision == "grant", reason=payload.reason
@@ -669,8 +661,11 @@ def _fund_out(fund: GuaranteeFund) -> dict[str, Any]:
 def coverage(request: HttpRequest, region: str) -> dict[str, Any]:
     """How far the guarantee fund behind ``region`` (its own or the nearest above) covers the minutes its
     members hold, with the minutes bought with money reported apart."""
-    user = _staff(request, Perm.EXCHANGE_MANAGE)
-    found = selectors.coverage(selectors.exchange_region_get(user, region))
+    user = staff_with(request, Perm.EXCHANGE_MANAGE)
+    return coverage_out(selectors.coverage(selectors.exchange_region_get(user, region)))
+
+
+def coverage_out(found: selectors.Coverage) -> dict[str, Any]:
     return {
         "region": found.region.code,
         "fund": _fund_out(found.fund) if found.fund else None,
@@ -694,7 +689,7 @@ def guarantee_fund(request: HttpRequest, payload: FundIn) -> Status[Any]:
     """An operator records what the guarantee fund behind a region is worth and what an hour of care costs
     (each record is a new statement of the fund; the latest counts)."""
     scope_check(request, "write")
-    user = _staff(request, Perm.FUNDS_MANAGE)
+    user = staff_with(request, Perm.FUNDS_MANAGE)
     fund = exchange.guarantee_fund_record(
         actor=user,
         region=region_get(payload.region),
@@ -727,7 +722,7 @@ def move(request: HttpRequest, payload: MoveIn) -> Status[Any]:
     """Staff move a member to another community: within one currency area the account follows them; into
     another its minutes cross in one recorded transaction. Requires an Idempotency-Key."""
     scope_check(request, "write")
-    user = _staff(request, Perm.PEOPLE_MANAGE)
+    user = staff_with(request, Perm.PEOPLE_MANAGE)
     member = people.member_get(user, payload.member_id)
     from_region = member.home_region.code
     moved = exchange.member_move(actor=user, member=member, to_region=region_get(payload.home_region))

@@ -11,16 +11,13 @@ from django.http import HttpRequest
 from ninja import Path, Query, Schema
 from pydantic import Field
 
-from timebank.api.common import caller
-from timebank.api.endpoints.exchange import CoverageOut
+from timebank.api.common import caller, staff_with
+from timebank.api.endpoints.exchange import CoverageOut, coverage_out
 from timebank.api.main import api
-from timebank.common.errors import PermissionDenied
-from timebank.exchange.models import GuaranteeFund
-from timebank.exchange.selectors import Coverage
 from timebank.insights import selectors as insights
 from timebank.insights.selectors import Minutes, StatusCount
 from timebank.people import selectors as people
-from timebank.people.access import Perm, access_anywhere
+from timebank.people.access import Perm
 from timebank.regions.models import Region
 from timebank.regions.selectors import region_get
 
@@ -92,28 +89,6 @@ def _services_out(count: StatusCount) -> dict[str, Any]:
     }
 
 
-def _fund_out(fund: GuaranteeFund) -> dict[str, Any]:
-    return {
-        "id": fund.pk,
-        "region": fund.region.code,
-        "value_fen": fund.value_fen,
-        "fen_per_hour": fund.fen_per_hour,
-        "note": fund.note,
-        "recorded_at": fund.recorded_at,
-    }
-
-
-def _coverage_out(found: Coverage) -> dict[str, Any]:
-    return {
-        "region": found.region.code,
-        "fund": _fund_out(found.fund) if found.fund is not None else None,
-        "outstanding_minutes": found.outstanding_minutes,
-        "purchased_minutes": found.purchased_minutes,
-        "covered_minutes": found.covered_minutes,
-        "ratio_percent": found.ratio_percent,
-    }
-
-
 @api.get("/insights/regions/{code}", response=RegionDashboardOut, tags=["insights"])
 def region_dashboard(
     request: HttpRequest,
@@ -123,10 +98,8 @@ def region_dashboard(
     """The figures of the region ``code`` and everything below it, for staff and auditors whose scope holds
     it (a region outside it is a 403). ``this_year`` counts the calendar year ``year``, the current one by
     default."""
-    user = caller(request)
-    people.require_staff(user)
-    if not access_anywhere(user, Perm.CARE_VIEW):
-        raise PermissionDenied()
+    people.require_staff(caller(request))
+    user = staff_with(request, Perm.CARE_VIEW)
     region = region_get(code)
     figures = insights.region_dashboard(user, region, on=dt.date(year, 1, 1) if year is not None else None)
     return {
@@ -146,5 +119,5 @@ def region_dashboard(
         "donated": _minutes_out(figures.donated),
         "withdrawn": _minutes_out(figures.withdrawn),
         "purchased": _minutes_out(figures.purchased),
-        "coverage": _coverage_out(figures.coverage),
+        "coverage": coverage_out(figures.coverage),
     }

@@ -70,10 +70,16 @@ def statement_out(found: StatementPage) -> dict[str, Any]:
     }
 
 
+def statement_page(account_id: int, cursor: str | None, limit: int) -> dict[str, Any]:
+    """A page of an account's statement, newest first, as ``StatementOut``."""
+    limit_check(limit)
+    return statement_out(account_statement(account_id, before=cursor_decode(cursor), limit=limit))
+
+
 @api.get("/me/statement", response=StatementOut, tags=["me"])
 def my_statement(request: HttpRequest, cursor: str | None = None, limit: int = 50) -> dict[str, Any]:
     member = caller_member(request)
     limit_check(limit)
     if member.account_id is None:
         raise NotFound(code="api_no_account")
-    return statement_out(account_statement(member.account_id, before=cursor_decode(cursor), limit=limit))
+    return statement_page(member.account_id, cursor, limit)

@@ -10,21 +10,29 @@ from typing import Annotated, Any, Literal
 
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.utils.translation import gettext as _
 from ninja import Query, Schema, Status
 from pydantic import Field
 
-from timebank.api.common import MAX_ID, Id, Strict, caller, caller_member, page
+from timebank.api.common import (
+    MAX_ID,
+    Id,
+    Strict,
+    caller,
+    caller_member,
+    no_store,
+    page,
+    region_field,
+    region_or_none,
+    staff_with,
+)
 from timebank.api.main import api, idempotent, scope_check
 from timebank.audit.models import AuditEvent
 from timebank.audit.selectors import audit_events_visible
-from timebank.common.errors import PermissionDenied, ValidationFailed
 from timebank.people import selectors as people
 from timebank.people import services
-from timebank.people.access import Perm, access_anywhere
+from timebank.people.access import Perm
 from timebank.people.models import FamilyBond, Member, PriorityStatus, StaffGrant, User
-from timebank.regions.models import Region
-from timebank.regions.selectors import region_find, region_get
+from timebank.regions.selectors import region_find
 
 # A path id: a bad one ("abc", 0, too large) is a 422 naming it, never a server error.
 
@@ -212,7 +220,7 @@ def people_list(
     number). Staff only."""
     user = caller(request)
     people.require_staff(user)
-    within = region_get(region) if region else None
+    within = region_or_none(region)
     qs = people.members_visible(user, region=within, search=search, role=role)
     rows, next_cursor = page(qs, cursor, limit, _row_out)
     return {"people": rows, "next_cursor": next_cursor}
@@ -282,17 +290,13 @@ def person_update(request: HttpRequest, member_id: Id, payload: PersonChanges) -
     return _person_out(changed)
 
 
-def _no_store(response: HttpResponse) -> None:
-    response["Cache-Control"] = "no-store"
-
-
 @api.get("/people/{member_id}/id-number", response=IdNumberOut, tags=["people"])
 def person_id_number(request: HttpRequest, response: HttpResponse, member_id: Id) -> dict[str, Any]:
     """The member's full ID number (``""`` if none is on record), for staff allowed to unmask it or the member
     themselves. Every read is audit-logged."""
     user = caller(request)
     member = people.member_get(user, member_id)
-    _no_store(response)
+    no_store(response)
     return {"id_number": services.member_id_number_reveal(actor=user, member=member)}
 
 
@@ -302,7 +306,7 @@ def person_health_notes(request: HttpRequest, response: HttpResponse, member_id:
     audit-logged."""
     user = caller(request)
     member = people.member_get(user, member_id)
-    _no_store(response)
+    no_store(response)
     return {"health_notes": services.member_health_notes_reveal(actor=user, member=member)}
 
 
@@ -527,29 +531,11 @@ def _grant_out(grant: StaffGrant) -> dict[str, Any]:
     }
 
 
-def _granter(request: HttpRequest) -> User:
-    """Operators and platform admins: the staff who create sign-ins and grant roles (the service checks where
-    and which)."""
-    user = caller(request)
-    if not access_anywhere(user, Perm.STAFF_GRANT):
-        raise PermissionDenied()
-    return user
-
-
-def _grant_region(code: str) -> Region:
-    found = region_find(code)
-    if found is None:
-        raise ValidationFailed.field(
-            "region", _("There is no region with this code."), code="region_not_found"
-        )
-    return found
-
-
 @api.get("/staff", response=StaffGrantsOut, tags=["staff"])
 def staff_grants(request: HttpRequest, cursor: str | None = None, limit: int = 50) -> dict[str, Any]:
     """The roles held in the caller's granting scope and not revoked, newest first: for operators and platform
     administrators."""
-    user = _granter(request)
+    user = staff_with(request, Perm.STAFF_GRANT)
     qs = people.grants_visible(user).select_related("granted_by")
     rows, next_cursor = page(qs, cursor, limit, _grant_out)
     return {"grants": rows, "next_cursor": next_cursor}
@@ -562,8 +548,8 @@ def staff_create(request: HttpRequest, payload: StaffIn) -> Status[Any]:
     any. No Idempotency-Key is kept for a body with a password: a retry after success finds the username
     taken (422)."""
     scope_check(request, "write")
-    user = _granter(request)
-    region = _grant_region(payload.region)
+    user = staff_with(request, Perm.STAFF_GRANT)
+    region = region_field(payload.region)
     with transaction.atomic():
         created = services.staff_user_create(
             actor=user,
@@ -582,10 +568,10 @@ def staff_grant(request: HttpRequest, payload: StaffGrantIn) -> Status[Any]:
     """Grant another role to a staff member who holds one in the caller's granting scope (anyone else is not
     found), on the same terms as ``POST /staff``. Nobody grants a role to themselves."""
     scope_check(request, "write")
-    user = _granter(request)
+    user = staff_with(request, Perm.STAFF_GRANT)
     grantee = people.staff_user_get(user, payload.user_id)
     grant = services.staff_grant_create(
-        actor=user, user=grantee, role=payload.role, region=_grant_region(payload.region)
+        actor=user, user=grantee, role=payload.role, region=region_field(payload.region)
     )
     return Status(201, _grant_out(grant))
 
@@ -596,7 +582,7 @@ def staff_grant_revoke(request: HttpRequest, grant_id: Id) -> dict[str, Any]:
     """Revoke a role at once, on the same terms as granting it; a grant outside the caller's granting scope is
     not found."""
     scope_check(request, "write")
-    user = _granter(request)
+    user = staff_with(request, Perm.STAFF_GRANT)
     grant = services.staff_grant_revoke(actor=user, grant=people.grant_get(user, grant_id))
     return _grant_out(grant)
 
@@ -653,9 +639,7 @@ def audit_events(
     limit: int = 50,
 ) -> dict[str, Any]:
     """The audit log of the caller's regions, newest first: for auditors and staff who may read it."""
-    user = caller(request)
-    if not access_anywhere(user, Perm.AUDIT_VIEW):
-        raise PermissionDenied()
+    user = staff_with(request, Perm.AUDIT_VIEW)
     qs = audit_events_visible(
         user,
         event_type=event_type,
