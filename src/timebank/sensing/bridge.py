@@ -19,7 +19,6 @@ bridge stores them through the same ingestion as ``POST /api/v1/sensing/events``
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import logging
 import queue
@@ -38,7 +37,7 @@ from django.db import DatabaseError, DataError, IntegrityError, close_old_connec
 from paho.mqtt.enums import CallbackAPIVersion
 
 from timebank.api.models import ApiToken
-from timebank.sensing import ingest
+from timebank.sensing import ingest, signing
 from timebank.sensing.conf import mqtt_url
 from timebank.sensing.models import Channel, DeadLetter, IngestBatch
 from timebank.sensing.registry import GatewayEntry, Snapshot
@@ -419,7 +418,7 @@ class Bridge:
         if not newline:
             dead("bad_frame", "no MAC line", gateway)
             return None
-        expected = hmac.new(gateway.frame_key, body, hashlib.sha256).hexdigest().encode()
+        expected = signing.hashlib_hex(gateway.frame_key, body).encode()
         if not hmac.compare_digest(expected, mac.strip()):
             dead("bad_frame_signature", "", gateway)
             return None

@@ -22,6 +22,9 @@ DEFAULTS: dict[str, int] = {
     "SENSING_PARTITION_DAYS_AHEAD": 7,
     # the registry cache is reloaded whole this often (family bonds and home regions change elsewhere)
     "SENSING_REGISTRY_RELOAD_SECONDS": 300,
+    # an open session stays open this long past its gap, for sightings that arrive late or from a device
+    # whose clock is behind; at least SENSING_CLOCK_SKEW_SECONDS
+    "SENSING_SESSION_LATENESS_SECONDS": 600,
     # `timebank serve` derives co-presence sessions (and approves what the sensors agree with) this often;
     # 0: never (production runs `timebank sensing derive` from a timer)
     "SENSING_DERIVE_EVERY_SECONDS": 30,

@@ -18,7 +18,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
@@ -30,12 +29,12 @@ from timebank.care.models import ServiceOrder, Source, Status
 from timebank.care.rules import local_day
 from timebank.common import clock
 from timebank.common.errors import ApplicationError, Conflict, NotFound, PermissionDenied, ValidationFailed
-from timebank.config.env import env_int
 from timebank.people.access import Perm, access_check
 from timebank.people.models import Member, User
 from timebank.regions.models import Policy, Region
 from timebank.regions.selectors import policy_in_force
 from timebank.regions.services import INT_LIMITS
+from timebank.sensing.conf import sensing_setting
 from timebank.sensing.matching import MATCHABLE, Interval, best_order
 from timebank.sensing.models import Candidate, PresenceSession, SessionCursor, SessionStatus
 from timebank.sensing.presence_selectors import candidate_visible, measured_for_orders
@@ -71,9 +70,6 @@ MAX_REASON = 300
 # Candidates waiting this long (before the newest sighting) are no longer matched again to services entered
 # since: a paper card comes in within days.
 REMATCH_DAYS = 31
-# An open session stays open this long past its gap, for sightings that arrive late or from a device whose
-# clock is behind; at least the clock skew ingestion accepts (SENSING_CLOCK_SKEW_SECONDS).
-DEFAULT_LATENESS_SECONDS = 600
 
 
 class SightingLike(Protocol):
@@ -92,10 +88,7 @@ class SightingLike(Protocol):
 
 
 def lateness_seconds() -> int:
-    value = getattr(settings, "SENSING_SESSION_LATENESS_SECONDS", None)
-    if value is None:
-        value = env_int("TIMEBANK_SENSING_SESSION_LATENESS_SECONDS", DEFAULT_LATENESS_SECONDS)
-    return int(value)
+    return sensing_setting("SENSING_SESSION_LATENESS_SECONDS")
 
 
 def to_ms(moment: dt.datetime) -> int:

@@ -128,11 +128,6 @@ def order_measured(order: ServiceOrder) -> Measured | None:
     return measured_for_review([order]).get(order.pk)
 
 
-def sessions_of_order(order: ServiceOrder) -> list[PresenceSession]:
-    """The sessions that measured ``order``'s time, oldest first."""
-    return order_measured_sessions(order)[1]
-
-
 def order_measured_sessions(order: ServiceOrder) -> tuple[Measured | None, list[PresenceSession]]:
     """What the sensors measured for ``order`` (None while it has no volunteer) and the sessions that
     measured it, oldest first."""

@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.db import connection
+from django.db.models import Q
 
 from timebank.people.crypto import decrypt_text
 from timebank.people.models import BondStatus, FamilyBond
+from timebank.sensing import signing
 from timebank.sensing.conf import sensing_setting
 from timebank.sensing.models import Device, Gateway, KeyType, RegistryVersion
 
@@ -152,14 +154,15 @@ def _load(base: Snapshot, since: int | None) -> Snapshot:
         # the live device holds its identifier; a revoked one only while no live one took it over
         if held is None or held.id == pk or held.revoked:
             snap.devices[ident] = entry
+    families = _families({row[3] for row in gateways if row[3] is not None})
     for pk, ident, region_path, member_id, token_id, token_cipher, revoked_at in gateways:
         gateway = GatewayEntry(
             id=pk,
             identifier=ident,
             region_path=region_path,
-            members=_family(member_id) if member_id is not None else None,
+            members=families[member_id] if member_id is not None else None,
             token_id=token_id,
-            frame_key=decrypt_text(token_cipher).encode() if token_cipher else None,
+            frame_key=signing.frame_key(decrypt_text(token_cipher)) if token_cipher else None,
             revoked=revoked_at is not None,
             id_text=str(pk),
         )
@@ -172,12 +175,18 @@ def _load(base: Snapshot, since: int | None) -> Snapshot:
     return snap
 
 
-def _family(member_id: int) -> frozenset[int]:
-    bonds = FamilyBond.objects.filter(status=BondStatus.VERIFIED).values_list("member_id", "relative_id")
-    members = {member_id}
-    for a, b in bonds.filter(member_id=member_id).union(bonds.filter(relative_id=member_id)):
-        members.update((a, b))
-    return frozenset(members)
+def _families(member_ids: set[int]) -> dict[int, frozenset[int]]:
+    """Each phone owner with their verified family, in one query for all the phone gateways."""
+    families: dict[int, set[int]] = {member_id: {member_id} for member_id in member_ids}
+    if member_ids:
+        bonds = FamilyBond.objects.filter(status=BondStatus.VERIFIED).filter(
+            Q(member_id__in=member_ids) | Q(relative_id__in=member_ids)
+        )
+        for a, b in bonds.values_list("member_id", "relative_id"):
+            for owner in (a, b):
+                if owner in families:
+                    families[owner].update((a, b))
+    return {member_id: frozenset(members) for member_id, members in families.items()}
 
 
 def registry_bump() -> int:

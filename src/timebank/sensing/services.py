@@ -8,7 +8,6 @@ that every ingesting process sees it with its next batch.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import secrets
 from dataclasses import dataclass
 
@@ -31,8 +30,8 @@ from timebank.sensing import partitions
 from timebank.sensing.conf import sensing_setting
 from timebank.sensing.models import DeadLetter, Device, DeviceKind, Event, Gateway, IngestBatch, KeyType
 from timebank.sensing.registry import registry_bump
+from timebank.sensing.signing import IDENTIFIER
 
-IDENTIFIER = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 GATEWAY_TOKEN_DAYS = 366
 
 

@@ -10,6 +10,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from timebank.common.kinship import Relation
+from timebank.people import services as people
 from timebank.sensing import ingest, selectors, services, signing
 from timebank.sensing.models import DeadLetter, Device, Event, IngestBatch
 from timebank.sensing.tests.conftest import Hub, now_ms, wear
@@ -265,6 +267,28 @@ def test_a_phone_forwards_for_its_owner_only(yandang_staff, volunteer, band_v, b
     )
     # then
     assert result.accepted == 1 and result.rejected == {"not_allowed": 1}
+
+
+def test_a_phone_forwards_for_its_owners_verified_family_too(
+    yandang_staff, yandang_clerk, volunteer, elder, band_v, band_e, jinyang_staff, jinyang_elder
+):
+    # given: the elder is the volunteer's mother, verified by a second staff member; a stranger's band
+    bond = people.family_bond_propose(
+        actor=yandang_clerk, member=elder, relative=volunteer, relation=Relation.CHILD
+    )
+    people.family_bond_decide(actor=yandang_staff, bond=bond, approve=True)
+    stranger = wear(jinyang_staff, jinyang_elder, "wb-70002")
+    issued = services.gateway_create(
+        actor=yandang_staff, identifier="ph-wang", name="王的手机", member=volunteer
+    )
+    # when
+    result = ingest.gateway_events_ingest(
+        gateway_id=issued.gateway.pk,
+        events=[band_v.event(1), band_e.event(1), stranger.event(1)],
+        channel="mqtt",
+    )
+    # then: her own band and her mother's, not the stranger's
+    assert result.accepted == 2 and result.rejected == {"not_allowed": 1}
 
 
 def test_a_revoked_gateway_is_refused(hub, band_v, yandang_staff):

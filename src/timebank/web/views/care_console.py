@@ -174,10 +174,11 @@ def _order_page(
     history = audit_events_visible(user, subject_type="care.serviceorder", subject_id=str(order.pk)).order_by(
         "at", "id"
     )
+    measured, sessions = presence_selectors.order_measured_sessions(order)
     context = {
         "order": order,
-        "measured": presence_selectors.order_measured(order),
-        "sessions": presence_selectors.sessions_of_order(order),
+        "measured": measured,
+        "sessions": sessions,
         "forms": forms_,
         "page_error": page_error,
         "history": history,
