@@ -53,6 +53,7 @@ from timebank.web.care_forms import (
     request_post,
 )
 from timebank.web.forms import add_service_errors
+from timebank.web.views.console import signed_in
 
 PAGE_SIZE = 30
 
@@ -64,14 +65,8 @@ def _chosen(request: HttpRequest, name: str, choices: list[int]) -> int:
     return wanted if wanted in choices else choices[0]
 
 
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
-
-
 def _member(request: HttpRequest) -> tuple[User, Member]:
-    user = _user(request)
+    user = signed_in(request)
     if user.member_id is None or user.member is None:
         raise NotFound(_("This sign-in has no member profile."), code="no_member")
     return user, user.member
@@ -259,7 +254,7 @@ def _service_page(
 
 @login_required
 def service(request: HttpRequest, order_id: int) -> HttpResponse:
-    user = _user(request)
+    user = signed_in(request)
     order = selectors.order_get(user, order_id)
     return _service_page(request, user, order)
 
@@ -272,7 +267,7 @@ def _act(
     form_key: str = "",
 ) -> HttpResponse:
     """Run one service on one service order, then back to its page; or the page again with the reason."""
-    user = _user(request)
+    user = signed_in(request)
     order = selectors.order_get(user, order_id)
     form = form_class(request.POST) if form_class is not None else None
     if form is None or form.is_valid():
@@ -291,7 +286,7 @@ def _act(
 
 def _recorded(request: HttpRequest, order_id: int, record: Callable[..., ServiceOrder]) -> HttpResponse:
     """Check in or out; from a scanned card's page the card's token comes along and errors show there."""
-    user = _user(request)
+    user = signed_in(request)
     order = selectors.order_get(user, order_id)
     form = CardTokenForm(request.POST)
     if not form.is_valid():  # never fall back to an in-app check-in when a card was meant
@@ -444,7 +439,7 @@ def _notice_link(params: dict[str, Any], *, staff: bool) -> str:
 
 @login_required
 def notifications(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+    user = signed_in(request)
     page = Paginator(notices.notifications_for(user), PAGE_SIZE).get_page(request.GET.get("page"))
     staff = access_is_staff(user)
     items = []
@@ -468,7 +463,7 @@ def notifications(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def notifications_read(request: HttpRequest) -> HttpResponse:
-    notifications_mark_read(user=_user(request))
+    notifications_mark_read(user=signed_in(request))
     return redirect("web:notifications")
 
 
@@ -486,7 +481,7 @@ class _CatalogueRow:
 def catalogue(request: HttpRequest) -> HttpResponse:
     """The service categories, tiers and coefficients of the policy in force where the reader chooses
     (by default their own community)."""
-    user = _user(request)
+    user = signed_in(request)
     error = ""
     member = user.member
     region = member.home_region if member is not None else Region.objects.order_by("depth", "path").first()

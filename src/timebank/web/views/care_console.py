@@ -28,10 +28,9 @@ from timebank.care.models import ConfirmMethod, Funding, ServiceOrder, Status
 from timebank.care.states import ALLOWED
 from timebank.common.errors import ApplicationError, NotFound, PermissionDenied
 from timebank.people import selectors as people
-from timebank.people.access import Perm, access_anywhere, access_has, access_region_q
+from timebank.people.access import Perm, access_anywhere, access_has
 from timebank.people.models import Member, User
-from timebank.regions.codes import Level
-from timebank.regions.models import Region, ServiceCategory
+from timebank.regions.models import ServiceCategory
 from timebank.sensing import presence, presence_selectors
 from timebank.sensing.models import PresenceSession
 from timebank.web.care_forms import (
@@ -56,19 +55,13 @@ from timebank.web.care_forms import (
     request_post,
 )
 from timebank.web.forms import add_service_errors
-from timebank.web.views.console import _person_form, staff_with
+from timebank.web.views.console import _communities, _person_form, staff_with
 
 PAGE_SIZE = 50
 
 
 def _care_staff(request: HttpRequest, perm: Perm = Perm.CARE_VIEW) -> User:
     return staff_with(request, perm)
-
-
-def _communities(user: User) -> QuerySet[Region]:
-    return Region.objects.filter(
-        access_region_q(user, Perm.CARE_VIEW, "path"), level=Level.COMMUNITY
-    ).order_by("path")
 
 
 def _categories() -> list[tuple[str, str]]:
@@ -90,7 +83,9 @@ def _volunteers(user: User) -> QuerySet[Member]:
 @login_required
 def orders_list(request: HttpRequest) -> HttpResponse:
     user = _care_staff(request)
-    filters = OrdersFilterForm(request.GET, communities=_communities(user), categories=_categories())
+    filters = OrdersFilterForm(
+        request.GET, communities=_communities(user, Perm.CARE_VIEW), categories=_categories()
+    )
     values = filters.values()
     orders = selectors.orders_visible(user, **values)
     page = Paginator(orders, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -356,7 +351,10 @@ def review(request: HttpRequest) -> HttpResponse:
     """Confirmed services to approve in a batch (each passes or fails on its own), or reject one by one."""
     user = _care_staff(request, Perm.CARE_REVIEW)
     filters = OrdersFilterForm(
-        request.GET, communities=_communities(user), categories=_categories(), with_status=False
+        request.GET,
+        communities=_communities(user, Perm.CARE_VIEW),
+        categories=_categories(),
+        with_status=False,
     )
     queue = selectors.review_queue(user, **filters.values())
     everything = selectors.review_queue(user)

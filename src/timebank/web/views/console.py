@@ -43,9 +43,15 @@ from timebank.web.forms import (
 PAGE_SIZE = 50
 
 
-def _staff(request: HttpRequest) -> User:
+def signed_in(request: HttpRequest) -> User:
+    """The signed-in user (every view that calls this is behind ``login_required``)."""
     user = request.user
     assert isinstance(user, User)
+    return user
+
+
+def _staff(request: HttpRequest) -> User:
+    user = signed_in(request)
     people.require_staff(user)
     return user
 

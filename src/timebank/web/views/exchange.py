@@ -42,7 +42,8 @@ from timebank.web.exchange_forms import (
 )
 from timebank.web.forms import add_service_errors
 from timebank.web.templatetags.timebank import product_name
-from timebank.web.views.care import _chosen, _member, _user
+from timebank.web.views.care import _chosen, _member
+from timebank.web.views.console import signed_in
 
 RECENT = 50
 
@@ -279,7 +280,7 @@ def cancel(request: HttpRequest, redemption_id: int) -> HttpResponse:
 
 
 def _clerk(request: HttpRequest) -> tuple[User, list[Merchant]]:
-    user = _user(request)
+    user = signed_in(request)
     merchants = list(selectors.merchants_of(user))
     if not merchants:
         raise PermissionDenied(_("This page is for the staff of partner shops."), code="not_shop_staff")

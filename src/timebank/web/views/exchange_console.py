@@ -40,7 +40,7 @@ from timebank.web.exchange_forms import (
     yuan_to_fen,
 )
 from timebank.web.forms import add_service_errors
-from timebank.web.views.console import _communities, _person_form, staff_with
+from timebank.web.views.console import _communities, _person_form, signed_in, staff_with
 from timebank.web.views.exchange import product_form_page
 
 PAGE_SIZE = 50
@@ -432,8 +432,7 @@ def funds(request: HttpRequest) -> HttpResponse:
 @require_POST
 def person_move(request: HttpRequest, member_id: int) -> HttpResponse:
     """Move a member to another community; their minutes and history go with them (the person's page)."""
-    user = request.user
-    assert isinstance(user, User)
+    user = signed_in(request)
 
     def move(user: User, member: Member, data: dict[str, Any]) -> object:
         return exchange.member_move(actor=user, member=member, to_region=data["home_region"])

@@ -11,14 +11,14 @@ from timebank.exchange.selectors import merchants_of, redemptions_of
 from timebank.notifications.selectors import notifications_unread_count
 from timebank.people import selectors as people
 from timebank.people.access import access_is_staff
-from timebank.people.models import BondStatus, User
+from timebank.people.models import BondStatus
 from timebank.sensing.presence_selectors import candidates_of_elder
+from timebank.web.views.console import signed_in
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    user = request.user
-    assert isinstance(user, User)
+    user = signed_in(request)
     if access_is_staff(user):
         return redirect("web:people")
     if user.member is None:

@@ -23,14 +23,14 @@ from timebank.sensing import presence, presence_selectors
 from timebank.sensing.models import Candidate, PresenceSession
 from timebank.web.care_forms import AskForm, add_care_errors, category_choices
 from timebank.web.forms import add_service_errors
+from timebank.web.views.console import signed_in
 
 # service field → form field
 RECORD_FIELDS = {"payer": "funding"}
 
 
 def _elder(request: HttpRequest) -> tuple[User, Member]:
-    user = request.user
-    assert isinstance(user, User)
+    user = signed_in(request)
     if user.member_id is None or user.member is None:
         raise NotFound(_("This sign-in has no member profile."), code="no_member")
     return user, user.member

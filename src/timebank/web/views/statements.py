@@ -17,11 +17,11 @@ from timebank.ledger import selectors as ledger
 from timebank.ledger.statements import member_statement_issue, receipt_of
 from timebank.people import selectors as people
 from timebank.people.models import Member, User
+from timebank.web.views.console import signed_in
 
 
 def _target(request: HttpRequest, member_id: int | None) -> tuple[User, Member]:
-    user = request.user
-    assert isinstance(user, User)
+    user = signed_in(request)
     if member_id is None:
         if user.member is None:
             raise NotFound(_("This sign-in has no time account."), code="no_account")

@@ -12,20 +12,14 @@ from timebank.api import selectors
 from timebank.api import services as api_services
 from timebank.common.errors import ApplicationError
 from timebank.people import selectors as people
-from timebank.people.models import User
 from timebank.web.forms import TokenForm, add_service_errors
-
-
-def _user(request: HttpRequest) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
+from timebank.web.views.console import signed_in
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def tokens(request: HttpRequest, member_id: int | None = None) -> HttpResponse:
-    actor = _user(request)
+    actor = signed_in(request)
     holder = selectors.token_holder(actor, member_id)
     member = people.member_get(actor, member_id) if member_id is not None else None
     form = TokenForm(request.POST if request.method == "POST" else None)
@@ -66,7 +60,7 @@ def tokens(request: HttpRequest, member_id: int | None = None) -> HttpResponse:
 @login_required
 @require_POST
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
-    actor = _user(request)
+    actor = signed_in(request)
     token = selectors.token_get(actor, token_id)
     api_services.token_revoke(actor=actor, token=token)
     if token.user_id == actor.pk or token.user.member is None:
