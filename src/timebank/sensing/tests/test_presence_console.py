@@ -95,6 +95,23 @@ def test_staff_record_a_candidate_as_a_service(browser, candidate, station):
     assert candidate.number not in html_of(desk.get("/console/care/unplanned/"))
 
 
+def test_a_bad_record_form_names_the_field_and_records_nothing(browser, candidate, station):
+    desk = browser(station)
+    unknown = desk.post(
+        f"/console/care/unplanned/{candidate.pk}/record/", {"category": "nope", "funding": "own"}
+    )
+    assert unknown.status_code == 422
+    assert list(field_errors(unknown)) == [f"u{candidate.pk}_category"]
+    # a payer the rules refuse: 王阿婆 is no verified priority elder, so the public fund may not pay
+    refused = desk.post(
+        f"/console/care/unplanned/{candidate.pk}/record/", {"category": "assistance", "funding": "fund"}
+    )
+    assert 400 <= refused.status_code < 500
+    assert not ServiceOrder.objects.exists()
+    candidate.refresh_from_db()
+    assert candidate.candidate == Candidate.PENDING
+
+
 def test_a_dismissal_without_a_reason_is_refused_on_the_page(browser, candidate, station):
     desk = browser(station)
     blank = desk.post(f"/console/care/unplanned/{candidate.pk}/dismiss/", {"reason": ""})

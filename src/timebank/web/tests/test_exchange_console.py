@@ -215,6 +215,21 @@ def test_an_operator_adds_a_merchant_a_clerk_and_a_special_right(browser, hongko
     assert "入住资格" in html_of(desk.get(f"/console/exchange/merchants/{merchant.pk}/"))
 
 
+def test_a_bad_merchant_form_names_the_field_and_adds_nothing(browser, hongkou_operator, tree):
+    desk = browser(hongkou_operator)
+    form = form_with(desk.get("/console/exchange/merchants/"), "opening_hours")
+    before = Merchant.objects.count()
+    nameless = desk.post(
+        "/console/exchange/merchants/", submittable(form, name="", region=str(tree["310109"].pk))
+    )
+    assert nameless.status_code == 422 and list(field_errors(nameless)) == ["name"]
+    elsewhere = desk.post(
+        "/console/exchange/merchants/", submittable(form, name="某超市", region=str(tree["310101023001"].pk))
+    )
+    assert elsewhere.status_code == 422 and list(field_errors(elsewhere)) == ["region"]
+    assert Merchant.objects.count() == before
+
+
 def test_station_staff_see_merchants_but_do_not_change_them(browser, hongkou_staff, shop, rice):
     desk = browser(hongkou_staff)
     listing = html_of(desk.get("/console/exchange/merchants/"))
@@ -235,6 +250,16 @@ def test_staff_of_another_district_get_404_for_a_merchant(browser, station, oper
 
 
 # --- guarantee funds ----------------------------------------------------------------------------------------
+
+
+def test_a_bad_guarantee_fund_names_the_field_and_records_nothing(browser, hongkou_operator):
+    desk = browser(hongkou_operator)
+    form = form_with(desk.get("/console/exchange/funds/"), "value_yuan")
+    for value in ("-5", "", "abc"):
+        data = submittable(form, region="310109", value_yuan=value, hour_cost_yuan="20", note="")
+        response = desk.post("/console/exchange/funds/", data)
+        assert response.status_code == 422 and list(field_errors(response)) == ["value_yuan"], value
+    assert not GuaranteeFund.objects.exists()
 
 
 def test_an_operator_records_a_guarantee_fund_and_sees_the_coverage(
