@@ -26,11 +26,11 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from django.db import connection
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Q, QuerySet
 from django.db.models.functions import TruncDate
 
 from timebank.common.errors import NotFound
-from timebank.people.access import Perm, access_has, access_member_view, access_region_q
+from timebank.people.access import Perm, access_member_view, access_region_q
 from timebank.people.models import User
 from timebank.sensing.conf import sensing_setting
 from timebank.sensing.models import DeadLetter, Device, Event, Gateway, IngestBatch
@@ -131,11 +131,6 @@ def sightings_stream(
         after_id = page[-1].event_id
 
 
-def events_latest_id() -> int:
-    """The id of the newest stored event (0 when none)."""
-    return Event.objects.order_by("-id").values_list("id", flat=True).first() or 0
-
-
 # --- devices and gateways -----------------------------------------------------------------------------------
 
 
@@ -162,33 +157,12 @@ def device_get(user: User, device_id: int) -> Device:
     return device
 
 
-def device_by_identifier(user: User, identifier: str) -> Device:
-    """The live device with this identifier (else the last one revoked), if the user may see it."""
-    qs = Device.objects.select_related("member__home_region").filter(identifier=identifier)
-    device = qs.filter(revoked_at__isnull=True).first() or qs.order_by("-id").first()
-    if device is None or not access_member_view(user, device.member):
-        raise NotFound(code="sensing_device_not_found")
-    return device
-
-
 def gateways_visible(user: User) -> QuerySet[Gateway]:
     """Gateways of stations in the user's subtree, and phones of members there."""
     scope = access_region_q(user, Perm.PEOPLE_VIEW, "region__path") | access_region_q(
         user, Perm.PEOPLE_VIEW, "member__home_region__path"
     )
     return Gateway.objects.filter(scope).select_related("region", "member").order_by("identifier")
-
-
-def gateway_get(user: User, identifier: str) -> Gateway:
-    gateway = (
-        Gateway.objects.select_related("region", "member__home_region").filter(identifier=identifier).first()
-    )
-    if gateway is None:
-        raise NotFound(code="sensing_gateway_not_found")
-    region = gateway.region if gateway.region is not None else gateway.member.home_region  # type: ignore[union-attr]
-    if not access_has(user, Perm.PEOPLE_VIEW, region):
-        raise NotFound(code="sensing_gateway_not_found")
-    return gateway
 
 
 def gateway_of_token(token_id: int) -> Gateway | None:
@@ -243,19 +217,3 @@ def ingest_totals(*, since: dt.datetime) -> dict[str, int]:
 
 def dead_letters_recent(*, limit: int = 50) -> QuerySet[DeadLetter]:
     return DeadLetter.objects.select_related("gateway").order_by("-id")[:limit]
-
-
-def dead_letter_reasons(*, since: dt.datetime) -> dict[str, int]:
-    rows = DeadLetter.objects.filter(received_at__gte=since).values("reason").annotate(n=Count("id"))
-    return {r["reason"]: r["n"] for r in rows}
-
-
-def events_count(*, device_id: int | None = None) -> int:
-    qs = Event.objects.all()
-    if device_id is not None:
-        qs = qs.filter(device_id=device_id)
-    return qs.count()
-
-
-def accepted_total() -> int:
-    return int(IngestBatch.objects.aggregate(n=Sum("accepted"))["n"] or 0)

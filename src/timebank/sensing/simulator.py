@@ -33,7 +33,7 @@ import orjson
 
 from timebank.people import services as people
 from timebank.people.crypto import decrypt_text
-from timebank.people.models import Member, User
+from timebank.people.models import User
 from timebank.regions.models import Region
 from timebank.sensing import ingest, services, signing
 from timebank.sensing.models import Channel, Device, Gateway
@@ -407,12 +407,6 @@ def simulate(
         elif isinstance(got, ingest.IngestResult) and isinstance(result, ingest.IngestResult):
             _add(result, got.as_dict())
     return sim.summary, result
-
-
-def members_of(pop: Population) -> tuple[list[Member], list[Member]]:
-    ids = [d.member_id for d in pop.devices]
-    by_id = Member.objects.in_bulk(ids)
-    return [by_id[d.member_id] for d in pop.volunteers], [by_id[d.member_id] for d in pop.elders]
 
 
 __all__ = [
