@@ -235,8 +235,11 @@ def gateway_token_rotate(*, actor: User, gateway: Gateway, days: int = GATEWAY_T
     with transaction.atomic():
         old = gateway.token_id
         token = _token_issue(actor, gateway, days)
-        if old is not None:
-            ApiToken.objects.filter(pk=old, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        # the old token and any a leaked one minted meanwhile: only the new one is left alive
+        assert gateway.token_id is not None  # set by _token_issue
+        ApiToken.objects.filter(user_id=gateway.user_id, revoked_at__isnull=True).exclude(
+            pk=gateway.token_id
+        ).update(revoked_at=timezone.now())
         audit_record(
             actor=actor,
             event_type="sensing.gateway.token_rotated",

@@ -7,7 +7,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from timebank.api.models import ApiToken, TokenKind
-from timebank.api.services import token_authenticate
+from timebank.api.services import token_authenticate, token_create
 from timebank.audit.models import AuditEvent
 from timebank.common.errors import AuthenticationFailed, Conflict, PermissionDenied, ValidationFailed
 from timebank.people.crypto import decrypt_text
@@ -115,7 +115,13 @@ def test_revoking_a_gateway_stops_its_token(yandang_staff, hub):
 
 
 def test_rotating_a_gateways_token(yandang_staff, hub):
+    # a token minted with the gateway's (say, leaked) token dies with it
+    minted = token_create(
+        actor=hub.gateway.user, user=hub.gateway.user, name="minted", scopes=["write"], within=["write"]
+    )
     issued = services.gateway_token_rotate(actor=yandang_staff, gateway=hub.gateway)
+    with pytest.raises(AuthenticationFailed):
+        token_authenticate(minted.secret)
     with pytest.raises(AuthenticationFailed):
         token_authenticate(hub.token)
     user, _token = token_authenticate(issued.token)
