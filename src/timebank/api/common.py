@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from typing import Annotated, Any, Protocol, TypeVar
 
@@ -9,7 +10,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import Schema
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
 from timebank.api.main import caller as caller
 from timebank.api.main import cursor_decode, cursor_encode
@@ -22,6 +23,22 @@ from timebank.regions.selectors import region_find, region_get
 M = TypeVar("M", bound=Model)
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    """An instant as UTC: the database holds any instant in range, but not every offset a request may carry
+    (PostgreSQL refuses one beyond ±15:59, and with it the whole transaction). A naive time is left as sent,
+    for the service to refuse by name."""
+    if moment.tzinfo is None:
+        return moment
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError as exc:
+        raise ValueError("out of range") from exc
+
+
+# An instant in a query or a body
+Moment = Annotated[dt.datetime, AfterValidator(_utc)]
 
 # A row's number, in a path, a query or a body: bounded, so that no number is too large for the database
 MAX_ID = 2**63 - 1

@@ -24,6 +24,7 @@ from pydantic import Field
 from timebank.api.common import (
     MAX_ID,
     Id,
+    Moment,
     Strict,
     caller,
     caller_member,
@@ -354,8 +355,8 @@ def _certification_out(certification: Certification) -> dict[str, Any]:
 class OrderIn(Strict):
     elder_id: int = Field(ge=1, le=MAX_ID)
     category: str = Field(max_length=40, description="a category code of the catalogue in force")
-    window_start: dt.datetime = Field(description="ISO 8601 with its offset, e.g. 2026-05-02T10:00:00+08:00")
-    window_end: dt.datetime
+    window_start: Moment = Field(description="ISO 8601 with its offset, e.g. 2026-05-02T10:00:00+08:00")
+    window_end: Moment
     funding: Funding
     payer_id: int | None = Field(None, ge=1, le=MAX_ID, description="the paying relative, for family")
     address: str = Field("", max_length=1000, description="empty: the address on file")
@@ -381,8 +382,8 @@ class CheckIn(Strict):
 
 
 class TimesIn(Strict):
-    started_at: dt.datetime
-    ended_at: dt.datetime
+    started_at: Moment
+    ended_at: Moment
     travel_minutes: int = 0
     card_ref: str = Field("", max_length=200, description="the paper card's number")
 
@@ -421,8 +422,8 @@ class PaperRecordIn(Strict):
     elder_id: int = Field(ge=1, le=MAX_ID)
     volunteer_id: int = Field(ge=1, le=MAX_ID)
     category: str = Field(max_length=40, description="a category code of the catalogue in force that day")
-    started_at: dt.datetime = Field(description="as signed on the card; ISO 8601 with its offset")
-    ended_at: dt.datetime
+    started_at: Moment = Field(description="as signed on the card; ISO 8601 with its offset")
+    ended_at: Moment
     funding: Funding
     payer_id: int | None = Field(None, ge=1, le=MAX_ID, description="the paying relative, for family")
     travel_minutes: int = Field(0, description="travel time inside those times, left out")

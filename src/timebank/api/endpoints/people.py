@@ -16,6 +16,7 @@ from pydantic import Field
 from timebank.api.common import (
     MAX_ID,
     Id,
+    Moment,
     Strict,
     caller,
     caller_member,
@@ -633,8 +634,8 @@ def audit_events(
     event_type: Annotated[str, Query(max_length=64, description="a prefix, e.g. member.")] = "",
     subject_type: Annotated[str, Query(max_length=40, description="e.g. people.member")] = "",
     subject_id: Annotated[str, Query(max_length=40)] = "",
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
+    since: Moment | None = None,
+    until: Moment | None = None,
     cursor: str | None = None,
     limit: int = 50,
 ) -> dict[str, Any]:

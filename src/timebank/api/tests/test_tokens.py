@@ -274,3 +274,16 @@ def test_a_token_without_the_read_scope_reads_nothing(
     response = client.get("/api/v1/me", **headers)
     assert response.status_code == 403 and response.json()["code"] == "api_scope_missing"
     assert client.get("/api/v1/me", **bearer(station, user_of(old_elder), ("read",))).status_code == 200
+
+
+def test_an_instant_with_any_offset_is_taken_as_the_same_instant_in_utc(
+    client: Client, station: User
+) -> None:
+    """PostgreSQL holds no offset beyond ±15:59 (and a refusal there would end the transaction): the API turns
+    every instant it is sent into UTC first."""
+    headers = bearer(station, station)
+    odd = client.get("/api/v1/audit/events?since=2026-11-19T03%3A31%3A48-16%3A26", **headers)
+    assert odd.status_code == 200
+    ancient = client.get("/api/v1/audit/events?until=0001-01-01T00%3A00%3A00%2B14%3A00", **headers)
+    assert ancient.status_code == 422 and "until" in ancient.json()["fields"]
+    assert client.get("/api/v1/me", **headers).status_code == 200  # the connection still answers
